@@ -28,6 +28,9 @@ int cj_wrap(cj_err *e, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof(old));
-    snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+    /* Built whole, then cut to fit: the newest context matters most. */
+    char joined[sizeof(prefix) + sizeof(old) + 2];
+    snprintf(joined, sizeof(joined), "%s: %s", prefix, old);
+    snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, joined);
     return -1;
 }

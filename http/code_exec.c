@@ -1,0 +1,235 @@
+/* POST /api/v0/code-exec: the contract's checks in order, then one sandboxed
+ * execution, answered when it ends (or never, if the client left first: the
+ * execution is then killed). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "form.h"
+#include "payload.h"
+#include "respond.h"
+#include "server.h"
+
+#define ZIP_NAME "python_lib.zip"
+
+struct exec_handler {
+    h2o_handler_t super;
+    cj_server *srv;
+};
+
+/* Lives in the request's pool; disposed with the request, whichever comes
+ * first: the answer or the client going away. */
+struct exec_req {
+    cj_server *srv;
+    h2o_req_t *req;
+    cj_job *job;
+    cj_form form;
+    cj_payload payload;
+};
+
+static void on_dispose(void *p)
+{
+    struct exec_req *er = p;
+    if (er->job != NULL) {
+        cj_job_cancel(er->job); /* the client went away: kill the execution */
+        er->job = NULL;
+    }
+    cj_payload_free(&er->payload);
+    cj_form_free(&er->form);
+    cj_server_request_ended(er->srv);
+}
+
+static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const char *globals,
+                   size_t globals_len)
+{
+    cj_strbuf b = {0};
+    cj_strbuf_adds(&b, "{\"globals_dict\": ");
+    if (globals != NULL)
+        cj_strbuf_add(&b, globals, globals_len);
+    else
+        cj_strbuf_add(&b, pl->globals_json.p, pl->globals_json.len);
+    if (emsg != NULL) {
+        cj_strbuf_adds(&b, ", \"emsg\": ");
+        cj_strbuf_add_json_string(&b, emsg, strlen(emsg));
+    }
+    cj_strbuf_adds(&b, "}");
+    if (b.failed)
+        cj_respond_message(req, 500, "error", "Out of memory");
+    else
+        cj_respond_raw(req, 200, b.p, b.len);
+    cj_strbuf_free(&b);
+}
+
+/* The codejail library's message for a failed run, byte for byte. */
+static void answer_failed_run(h2o_req_t *req, const cj_payload *pl, const cj_job_result *r)
+{
+    cj_strbuf m = {0};
+    cj_strbuf_adds(&m, "Couldn't execute jailed code: stdout: ");
+    cj_strbuf_add_bytes_repr(&m, r->out.p ? r->out.p : "", r->out.len);
+    cj_strbuf_adds(&m, ", stderr: ");
+    cj_strbuf_add_bytes_repr(&m, r->err.p ? r->err.p : "", r->err.len);
+    char tail[48];
+    snprintf(tail, sizeof(tail), " with status code: %d", r->status);
+    cj_strbuf_adds(&m, tail);
+    answer(req, pl, m.failed ? "Couldn't execute sandboxed code: See logs." : m.p, NULL, 0);
+    cj_strbuf_free(&m);
+}
+
+static void on_done(void *owner, const cj_job_result *r)
+{
+    struct exec_req *er = owner;
+    er->job = NULL;
+    h2o_req_t *req = er->req;
+    if (r->internal_error) {
+        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL, 0);
+    } else if (r->status != 0) {
+        answer_failed_run(req, &er->payload, r);
+    } else if (r->result.dropped != 0 || r->result.p == NULL ||
+               cj_json_validate(r->result.p, r->result.len, 1) != 0) {
+        answer(req, &er->payload, "Sandboxed code produced corrupted stdout.", NULL, 0);
+    } else {
+        answer(req, &er->payload, NULL, r->result.p, r->result.len);
+    }
+}
+
+static char *build_input(const cj_payload *pl, size_t *len)
+{
+    /* The wrapper decodes [code, globals] itself: the raw JSON goes through
+     * untouched, so big integers and NaN reach Python exactly as sent. */
+    size_t n = pl->code_json.len + pl->globals_json.len + 3;
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        return NULL;
+    size_t off = 0;
+    s[off++] = '[';
+    memcpy(s + off, pl->code_json.p, pl->code_json.len);
+    off += pl->code_json.len;
+    s[off++] = ',';
+    memcpy(s + off, pl->globals_json.p, pl->globals_json.len);
+    off += pl->globals_json.len;
+    s[off++] = ']';
+    s[off] = '\0';
+    *len = off;
+    return s;
+}
+
+/* Checks 6-8 of the contract and the upload; returns NULL when they pass. */
+static const char *check_upload(struct exec_req *er, cj_form_field **zip)
+{
+    const cj_payload *pl = &er->payload;
+    if (!pl->python_path_only_zip)
+        return "Only allowed entry in 'python_path' is 'python_lib.zip'";
+    *zip = NULL;
+    for (size_t i = 0; i < er->form.n; i++) {
+        cj_form_field *f = &er->form.fields[i];
+        if (f->filename == NULL)
+            continue;
+        if (strcmp(f->name, ZIP_NAME) != 0 || f->name_len != strlen(ZIP_NAME))
+            return "Only allowed name for uploaded file is 'python_lib.zip'";
+        *zip = f;
+    }
+    if (pl->unsafely)
+        return "Refusing codejail execution with unsafely=true";
+    return NULL;
+}
+
+static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
+{
+    if (!srv->cfg->enabled) {
+        cj_respond_message(req, 500, "error", "Codejail service not enabled");
+        return;
+    }
+    if (srv->probe != CJ_PROBE_PASSED) {
+        cj_respond_message(req, 500, "error", "Codejail service is not correctly configured");
+        return;
+    }
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    const char *ctv = ct >= 0 ? req->headers.entries[ct].value.base : NULL;
+    size_t ctl = ct >= 0 ? req->headers.entries[ct].value.len : 0;
+    char detail[256], msg[512];
+    const char *body = req->entity.base != NULL ? req->entity.base : "";
+    switch (cj_form_parse(ctv, ctl, body, req->entity.len, &er->form, detail, sizeof(detail))) {
+    case CJ_FORM_OK:
+        break;
+    case CJ_FORM_UNSUPPORTED:
+        snprintf(msg, sizeof(msg), "Unsupported media type \"%s\" in request.", detail);
+        cj_respond_message(req, 415, "detail", msg);
+        return;
+    default:
+        snprintf(msg, sizeof(msg), "Multipart form parse error - %s", detail);
+        cj_respond_message(req, 400, "detail", msg);
+        return;
+    }
+    const cj_form_field *pf = NULL;
+    for (size_t i = 0; i < er->form.n && pf == NULL; i++)
+        if (er->form.fields[i].filename == NULL && strcmp(er->form.fields[i].name, "payload") == 0)
+            pf = &er->form.fields[i];
+    if (pf == NULL) {
+        cj_respond_message(req, 400, "error", "Missing 'payload' parameter in POST body");
+        return;
+    }
+    if (cj_payload_parse(pf->data, pf->len, &er->payload, msg, sizeof(msg)) != CJ_PAYLOAD_OK) {
+        cj_respond_message(req, 400, "error", msg);
+        return;
+    }
+    cj_form_field *zip = NULL;
+    const char *bad = check_upload(er, &zip);
+    if (bad != NULL) {
+        cj_respond_message(req, 400, "error", bad);
+        return;
+    }
+    if (er->payload.python_path_has_zip && zip == NULL) {
+        /* What the Django service answers here: the library fails to copy
+         * the missing file, which surfaces as an internal failure. */
+        fprintf(stderr, "codejail-server: python_path names %s but no file was uploaded\n", ZIP_NAME);
+        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL, 0);
+        return;
+    }
+    if (srv->draining) {
+        cj_respond_message(req, 503, "error", "Codejail service is shutting down");
+        return;
+    }
+    cj_job_input in = {.zip_on_path = er->payload.python_path_has_zip, .slug = er->payload.slug};
+    in.input = build_input(&er->payload, &in.input_len);
+    if (zip != NULL) { /* the job takes the upload's buffer rather than a copy */
+        in.zip = zip->data;
+        in.zip_len = zip->len;
+        zip->data = NULL;
+        zip->len = 0;
+    }
+    if (in.input == NULL) {
+        free(in.zip);
+        cj_respond_message(req, 500, "error", "Out of memory");
+        return;
+    }
+    in.limits = cj_config_limits_for(srv->cfg, er->payload.context, er->payload.context_len);
+    er->req = req;
+    er->job = cj_executor_submit(srv->ex, &in, on_done, er);
+    if (er->job == NULL)
+        cj_respond_message(req, 503, "error", "Codejail service is busy: too many executions waiting");
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    cj_server *srv = ((struct exec_handler *)self)->srv;
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/api/v0/code-exec")))
+        return -1; /* h2o matched a prefix; only the exact path is ours */
+    struct exec_req *er = h2o_mem_alloc_shared(&req->pool, sizeof(*er), on_dispose);
+    memset(er, 0, sizeof(*er));
+    er->srv = srv;
+    cj_server_request_begun(srv);
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        cj_respond_method_not_allowed(req, "POST, OPTIONS");
+        return 0;
+    }
+    handle_post(srv, er, req);
+    return 0;
+}
+
+void cj_code_exec_register(cj_server *srv, h2o_hostconf_t *host)
+{
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/api/v0/code-exec", 0);
+    struct exec_handler *h = (void *)h2o_create_handler(pc, sizeof(*h));
+    h->super.on_req = on_req;
+    h->srv = srv;
+}

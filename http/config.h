@@ -1,0 +1,62 @@
+/* Service configuration: YAML with the codejail library's setting names, so
+ * operators paste the CODE_JAIL settings they already have.  Every unknown
+ * key or bad value is an error naming the key; defaults are the devstack
+ * values of the contract. */
+#ifndef CJ_CONFIG_H
+#define CJ_CONFIG_H
+
+#include <stddef.h>
+
+/* The codejail library's limit names. A value of -1 in an override means
+ * "not set here, inherit the default". */
+typedef struct cj_limits {
+    long long cpu;      /* CPU seconds */
+    long long realtime; /* wall-clock seconds */
+    long long vmem;     /* address-space bytes, 0 = unlimited */
+    long long fsize;    /* largest file in bytes */
+    long long nproc;    /* processes/threads */
+} cj_limits;
+
+typedef struct cj_override {
+    char *context;
+    cj_limits limits; /* -1 where the override does not set a limit */
+} cj_override;
+
+enum cj_layer_mode { CJ_LAYER_OFF = 0, CJ_LAYER_IF_AVAILABLE = 1, CJ_LAYER_REQUIRED = 2 };
+
+typedef struct cj_config {
+    char *python_bin;        /* "/usr/bin/python3" */
+    char *listen;            /* "127.0.0.1:8080" */
+    int enabled;             /* 1 */
+    int max_concurrency;     /* 0 in the file means: number of CPUs (resolved at load) */
+    int max_queue;           /* 64 */
+    size_t max_body_bytes;   /* 32 MiB */
+    size_t max_output_bytes; /* 1 MiB: stdout, stderr and the result channel each */
+    cj_limits limits;
+    cj_override *overrides;
+    size_t n_overrides;
+    /* sandbox identity and confinement (the confinement issue uses these) */
+    char *user;     /* "nobody": the unprivileged user executions run as */
+    char *work_dir; /* "/tmp": where execution directories are made */
+    char *cgroup_parent; /* "codejail": parent cgroup (relative to each hierarchy), "" = none */
+    enum cj_layer_mode apparmor; /* if-available */
+    char *apparmor_profile;      /* "codejail_sandbox" */
+    enum cj_layer_mode landlock; /* required */
+    enum cj_layer_mode seccomp;  /* required */
+    int namespaces;              /* 1 */
+    double drain_timeout;        /* seconds to wait for in-flight work on SIGTERM: 0 = REALTIME bound */
+} cj_config;
+
+void cj_config_defaults(cj_config *c);
+/* Load YAML from a file or a string over the defaults already in c.  On error
+ * returns -1 and writes a message naming the key (e.g. "limits.CPU: expected a
+ * non-negative integer, got 'x'") into err. */
+int cj_config_load_file(cj_config *c, const char *path, char *err, size_t err_len);
+int cj_config_load_string(cj_config *c, const char *yaml, size_t len, char *err, size_t err_len);
+void cj_config_free(cj_config *c);
+
+/* The limits for a request context: the defaults with that context's override
+ * applied (unknown or NULL context: the defaults). */
+cj_limits cj_config_limits_for(const cj_config *c, const char *context, size_t context_len);
+
+#endif

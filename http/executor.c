@@ -1,0 +1,376 @@
+#include "executor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How long a finished execution's pipes may stay open after its main
+ * process was reaped (its group is killed then): data still in flight is
+ * read, a holder that escaped the group cannot hold the answer back. */
+#define CJ_LINGER_MS 500
+#define CJ_MAX_DURATIONS 64
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct stream {
+    h2o_socket_t *sock;
+    cj_output *out;
+    size_t cap;
+    struct cj_job *job;
+};
+
+struct duration {
+    uint64_t ms;
+    h2o_timeout_t timeout;
+};
+
+struct cj_executor {
+    h2o_loop_t *loop;
+    const cj_config *cfg;
+    const cj_sandbox_env *env;
+    h2o_linklist_t queued, running;
+    size_t n_queued, n_running;
+    h2o_timeout_t linger, soon;
+    struct duration durations[CJ_MAX_DURATIONS];
+    size_t n_durations;
+};
+
+struct cj_job {
+    cj_executor *ex;
+    h2o_linklist_t link;
+    enum job_state state;
+    cj_job_input in;
+    char *slug;
+    cj_sandbox *sb;
+    struct stream streams[CJ_STREAM_COUNT];
+    cj_output setup;
+    h2o_timeout_entry_t deadline, linger, soon;
+    int reaped, cancelled;
+    uint64_t started_at;
+    cj_job_result res;
+    cj_job_done_cb done;
+    void *owner;
+};
+
+static void start_queued(cj_executor *ex);
+
+static h2o_timeout_t *duration_for(cj_executor *ex, long long seconds)
+{
+    uint64_t ms = (uint64_t)seconds * 1000;
+    for (size_t i = 0; i < ex->n_durations; i++)
+        if (ex->durations[i].ms == ms)
+            return &ex->durations[i].timeout;
+    if (ex->n_durations == CJ_MAX_DURATIONS)
+        return NULL;
+    /* h2o 2.2's timeouts have one fixed duration each: one per distinct
+     * REALTIME, made on first use (the config bounds how many there are). */
+    struct duration *d = &ex->durations[ex->n_durations++];
+    d->ms = ms;
+    h2o_timeout_init(ex->loop, &d->timeout, ms);
+    return &d->timeout;
+}
+
+cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env)
+{
+    cj_executor *ex = calloc(1, sizeof(*ex));
+    if (ex == NULL)
+        return NULL;
+    ex->loop = loop;
+    ex->cfg = cfg;
+    ex->env = env;
+    h2o_linklist_init_anchor(&ex->queued);
+    h2o_linklist_init_anchor(&ex->running);
+    h2o_timeout_init(loop, &ex->linger, CJ_LINGER_MS);
+    h2o_timeout_init(loop, &ex->soon, 0);
+    return ex;
+}
+
+static void close_stream(struct stream *s)
+{
+    if (s->sock != NULL) {
+        h2o_socket_close(s->sock);
+        s->sock = NULL;
+    }
+}
+
+static void free_job(cj_job *job)
+{
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        close_stream(&job->streams[i]);
+    if (h2o_timeout_is_linked(&job->deadline))
+        h2o_timeout_unlink(&job->deadline);
+    if (h2o_timeout_is_linked(&job->linger))
+        h2o_timeout_unlink(&job->linger);
+    if (h2o_timeout_is_linked(&job->soon))
+        h2o_timeout_unlink(&job->soon);
+    cj_sandbox_destroy(job->sb);
+    free(job->in.input);
+    free(job->in.zip);
+    free(job->slug);
+    free(job->res.out.p);
+    free(job->res.err.p);
+    free(job->res.result.p);
+    free(job->setup.p);
+    free(job);
+}
+
+static void log_job(const cj_job *job)
+{
+    uint64_t ms = h2o_now(job->ex->loop) - job->started_at;
+    fprintf(stderr, "codejail-server: execution slug=%s status=%d%s%s ms=%llu\n",
+            job->slug ? job->slug : "-", job->res.status, job->res.timed_out ? " (REALTIME)" : "",
+            job->res.internal_error ? " (internal error)" : "", (unsigned long long)ms);
+}
+
+static void finish(cj_job *job)
+{
+    cj_executor *ex = job->ex;
+    if (job->state == JOB_RUNNING) {
+        h2o_linklist_unlink(&job->link);
+        ex->n_running--;
+    }
+    job->state = JOB_DONE;
+    if (job->setup.len >= sizeof(struct cj_setup_failure)) {
+        struct cj_setup_failure f;
+        memcpy(&f, job->setup.p, sizeof(f));
+        fprintf(stderr, "codejail-server: sandbox set-up failed at step '%s': %s\n",
+                cj_setup_step_name(f.step), strerror(f.errnum));
+        job->res.internal_error = 1;
+    }
+    if (!job->cancelled) {
+        log_job(job);
+        job->done(job->owner, &job->res);
+    }
+    free_job(job);
+    start_queued(ex);
+}
+
+static int streams_open(const cj_job *job)
+{
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        if (job->streams[i].sock != NULL)
+            return 1;
+    return 0;
+}
+
+static void maybe_finish(cj_job *job)
+{
+    if (!job->reaped)
+        return;
+    if (!streams_open(job)) {
+        finish(job);
+        return;
+    }
+    if (!h2o_timeout_is_linked(&job->linger))
+        h2o_timeout_link(job->ex->loop, &job->ex->linger, &job->linger);
+}
+
+static void on_linger(h2o_timeout_entry_t *entry)
+{
+    cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, linger, entry);
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        close_stream(&job->streams[i]);
+    finish(job);
+}
+
+static void on_soon(h2o_timeout_entry_t *entry)
+{
+    finish(H2O_STRUCT_FROM_MEMBER(cj_job, soon, entry));
+}
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, deadline, entry);
+    job->res.timed_out = 1;
+    cj_sandbox_kill(job->sb);
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    struct stream *s = sock->data;
+    if (err != NULL) { /* EOF: every holder of the write end is gone */
+        close_stream(s);
+        maybe_finish(s->job);
+        return;
+    }
+    cj_output *o = s->out;
+    size_t n = sock->input->size;
+    size_t room = o->len < s->cap ? s->cap - o->len : 0;
+    size_t take = n < room ? n : room;
+    if (take > 0) {
+        char *p = realloc(o->p, o->len + take + 1);
+        if (p == NULL) {
+            /* Treat like output past the cap: the answer reports what fits. */
+            take = 0;
+        } else {
+            o->p = p;
+            memcpy(o->p + o->len, sock->input->bytes, take);
+            o->len += take;
+            o->p[o->len] = '\0';
+        }
+    }
+    o->dropped += n - take;
+    h2o_buffer_consume(&sock->input, n);
+}
+
+static void fail_soon(cj_job *job)
+{
+    job->res.internal_error = 1;
+    h2o_timeout_link(job->ex->loop, &job->ex->soon, &job->soon);
+}
+
+static void start_job(cj_executor *ex, cj_job *job)
+{
+    job->state = JOB_RUNNING;
+    h2o_linklist_insert(&ex->running, &job->link);
+    ex->n_running++;
+    job->started_at = h2o_now(ex->loop);
+
+    cj_sandbox_spec spec = {
+        .env = ex->env,
+        .limits = {.cpu = job->in.limits.cpu, .vmem = job->in.limits.vmem,
+                   .fsize = job->in.limits.fsize, .nproc = job->in.limits.nproc},
+        .input = job->in.input, .input_len = job->in.input_len,
+        .zip = job->in.zip, .zip_len = job->in.zip_len, .zip_on_path = job->in.zip_on_path,
+    };
+    cj_err err = {0};
+    h2o_timeout_t *t = duration_for(ex, job->in.limits.realtime);
+    if (t == NULL) {
+        fprintf(stderr, "codejail-server: too many distinct REALTIME values\n");
+        job->reaped = 1;
+        fail_soon(job);
+        return;
+    }
+    if (cj_sandbox_start(&spec, &job->sb, &err) < 0) {
+        fprintf(stderr, "codejail-server: cannot start sandbox: %s\n", err.msg);
+        job->reaped = 1;
+        fail_soon(job);
+        return;
+    }
+    /* The input now lives in the sandbox; don't hold it twice. */
+    free(job->in.input);
+    job->in.input = NULL;
+    free(job->in.zip);
+    job->in.zip = NULL;
+
+    size_t out_cap = ex->cfg->max_output_bytes;
+    /* The result holds the whole globals dict, which may be as large as a
+     * request body, so it gets that bound rather than the output cap. */
+    size_t result_cap = ex->cfg->max_body_bytes + ex->cfg->max_output_bytes;
+    cj_output *outs[CJ_STREAM_COUNT] = {&job->res.out, &job->res.err, &job->res.result, &job->setup};
+    size_t caps[CJ_STREAM_COUNT] = {out_cap, out_cap, result_cap, sizeof(struct cj_setup_failure)};
+    for (int i = 0; i < CJ_STREAM_COUNT; i++) {
+        struct stream *s = &job->streams[i];
+        s->job = job;
+        s->out = outs[i];
+        s->cap = caps[i];
+        s->sock = h2o_evloop_socket_create(ex->loop, cj_sandbox_take_fd(job->sb, i), 0);
+        s->sock->data = s;
+        h2o_socket_read_start(s->sock, on_read);
+    }
+    h2o_timeout_link(ex->loop, t, &job->deadline);
+}
+
+static void start_queued(cj_executor *ex)
+{
+    while (ex->n_running < (size_t)ex->cfg->max_concurrency && !h2o_linklist_is_empty(&ex->queued)) {
+        cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, link, ex->queued.next);
+        h2o_linklist_unlink(&job->link);
+        ex->n_queued--;
+        start_job(ex, job);
+    }
+}
+
+cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb done, void *owner)
+{
+    int can_run = ex->n_running < (size_t)ex->cfg->max_concurrency;
+    cj_job *job = NULL;
+    if (can_run || ex->n_queued < (size_t)ex->cfg->max_queue)
+        job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        free(in->input);
+        free(in->zip);
+        return NULL;
+    }
+    job->ex = ex;
+    job->in = *in;
+    job->slug = in->slug ? strdup(in->slug) : NULL;
+    job->in.slug = NULL;
+    job->done = done;
+    job->owner = owner;
+    job->deadline.cb = on_deadline;
+    job->linger.cb = on_linger;
+    job->soon.cb = on_soon;
+    if (can_run) {
+        start_job(ex, job);
+    } else {
+        job->state = JOB_QUEUED;
+        h2o_linklist_insert(&ex->queued, &job->link);
+        ex->n_queued++;
+    }
+    return job;
+}
+
+void cj_job_cancel(cj_job *job)
+{
+    if (job->state == JOB_QUEUED) {
+        h2o_linklist_unlink(&job->link);
+        job->ex->n_queued--;
+        free_job(job);
+        return;
+    }
+    /* A running job is killed but kept until it is reaped, so its processes
+     * and directory are cleaned up the usual way. */
+    job->cancelled = 1;
+    if (job->sb != NULL)
+        cj_sandbox_kill(job->sb);
+}
+
+void cj_executor_on_sigchld(cj_executor *ex)
+{
+    h2o_linklist_t *node = ex->running.next;
+    while (node != &ex->running) {
+        cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, link, node);
+        node = node->next; /* finish() may unlink this job */
+        if (job->reaped || job->sb == NULL)
+            continue;
+        cj_err err = {0};
+        int r = cj_sandbox_reap(job->sb, &job->res.status, &err);
+        if (r < 0) {
+            fprintf(stderr, "codejail-server: %s\n", err.msg);
+            job->res.internal_error = 1;
+        }
+        if (r != 0) {
+            job->reaped = 1;
+            if (h2o_timeout_is_linked(&job->deadline))
+                h2o_timeout_unlink(&job->deadline);
+            maybe_finish(job);
+        }
+    }
+}
+
+size_t cj_executor_pending(const cj_executor *ex)
+{
+    return ex->n_queued + ex->n_running;
+}
+
+void cj_executor_destroy(cj_executor *ex)
+{
+    if (ex == NULL)
+        return;
+    h2o_linklist_t *lists[2] = {&ex->queued, &ex->running};
+    for (int i = 0; i < 2; i++) {
+        while (!h2o_linklist_is_empty(lists[i])) {
+            cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, link, lists[i]->next);
+            h2o_linklist_unlink(&job->link);
+            free_job(job);
+        }
+    }
+    for (size_t i = 0; i < ex->n_durations; i++)
+        h2o_timeout_dispose(ex->loop, &ex->durations[i].timeout);
+    h2o_timeout_dispose(ex->loop, &ex->linger);
+    h2o_timeout_dispose(ex->loop, &ex->soon);
+    free(ex);
+}

@@ -1,0 +1,139 @@
+/* codejail-server: the HTTP service.  main() owns the only state there is
+ * (config and server context) and hands it down. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "server.h"
+
+#ifndef CODEJAIL_VERSION
+#define CODEJAIL_VERSION "dev"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: codejail-server [--listen HOST:PORT] [--config FILE]\n"
+            "Runs untrusted Python for Open edX behind the codejail-service HTTP API.\n\n"
+            "  --listen HOST:PORT  address to serve on (env CODEJAIL_LISTEN; default 127.0.0.1:8080)\n"
+            "  --config FILE       YAML configuration (env CODEJAIL_CONFIG; default: built-in)\n"
+            "  --help, --version\n");
+}
+
+/* The wrapper ships beside the binary (P/bin/.. /share/codejail), so an
+ * installed tree works wherever it is unpacked. */
+static int datadir_file(const char *name, char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0)
+        return -1;
+    exe[n] = '\0';
+    int r = snprintf(out, len, "%s/%s/%s", dirname(exe), CODEJAIL_REL_DATADIR, name);
+    return (r < 0 || (size_t)r >= len) ? -1 : 0;
+}
+
+static int resolve_identity(const cj_config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "user: no such user '%s'", cfg->user);
+        return -1;
+    }
+    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+        snprintf(err, errlen, "user: '%s' is root; executions must run unprivileged", cfg->user);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+static int check_paths(const cj_config *cfg, char *err, size_t errlen)
+{
+    if (access(cfg->python_bin, X_OK) < 0) {
+        snprintf(err, errlen, "python_bin: %s: %s", cfg->python_bin, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(cfg->work_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "work_dir: %s: %s", cfg->work_dir, errno ? strerror(errno) : "not a directory");
+        return -1;
+    }
+    if (geteuid() != 0) {
+        snprintf(err, errlen, "must start as root, to run executions as user '%s'", cfg->user);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = getenv("CODEJAIL_LISTEN");
+    const char *config_path = getenv("CODEJAIL_CONFIG");
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "l:c:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'l': listen = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("codejail-server %s\n", CODEJAIL_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "codejail-server: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    cj_config cfg;
+    char err[1024];
+    cj_config_defaults(&cfg);
+    if (config_path != NULL && config_path[0] != '\0' &&
+        cj_config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "codejail-server: config %s: %s\n", config_path, err);
+        cj_config_free(&cfg);
+        return 2;
+    }
+    if (listen != NULL && listen[0] != '\0') {
+        char *l = strdup(listen);
+        if (l == NULL)
+            return 1;
+        free(cfg.listen);
+        cfg.listen = l;
+    }
+
+    char wrapper[PATH_MAX];
+    cj_server srv;
+    uid_t uid;
+    gid_t gid;
+    int rc = 1;
+    if (datadir_file("jailed_code.py", wrapper, sizeof(wrapper)) < 0) {
+        fprintf(stderr, "codejail-server: cannot locate the data directory\n");
+    } else if (check_paths(&cfg, err, sizeof(err)) < 0 ||
+               resolve_identity(&cfg, &uid, &gid, err, sizeof(err)) < 0 ||
+               cj_server_init(&srv, &cfg, wrapper, err, sizeof(err)) < 0) {
+        fprintf(stderr, "codejail-server: %s\n", err);
+    } else {
+        srv.env.uid = uid;
+        srv.env.gid = gid;
+        rc = cj_server_run(&srv);
+        cj_server_dispose(&srv);
+    }
+    cj_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* The service's one context, passed to every handler: no globals. */
+#ifndef CJ_SERVER_H
+#define CJ_SERVER_H
+
+#include <h2o.h>
+
+#include "config.h"
+#include "executor.h"
+#include "sandbox.h"
+
+enum cj_probe_state { CJ_PROBE_PENDING, CJ_PROBE_PASSED, CJ_PROBE_FAILED };
+
+typedef struct cj_server {
+    cj_config *cfg;
+    cj_sandbox_env env;
+    h2o_globalconf_t globalconf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_socket_t *signals;
+    cj_executor *ex;
+    enum cj_probe_state probe;
+    struct cj_probe *probe_run;
+    int draining;
+    int stop;
+    size_t live_requests;
+    h2o_timeout_t drain_timeout;
+    h2o_timeout_entry_t drain_entry;
+} cj_server;
+
+/* Sets everything up and listens; returns -1 with a message in err. */
+int cj_server_init(cj_server *srv, cj_config *cfg, const char *wrapper_path, char *err, size_t errlen);
+int cj_server_run(cj_server *srv);
+void cj_server_dispose(cj_server *srv);
+
+/* Request bookkeeping shared by handlers: counts live requests so a drain
+ * knows when the last answer has gone out. */
+void cj_server_request_begun(cj_server *srv);
+void cj_server_request_ended(cj_server *srv);
+/* Re-checks whether a drain has finished. */
+void cj_server_check_drained(cj_server *srv);
+
+/* Handlers (one file each). */
+void cj_code_exec_register(cj_server *srv, h2o_hostconf_t *host);
+void cj_health_register(cj_server *srv, h2o_hostconf_t *host);
+
+/* Startup probe (probe.c): runs its checks through the executor and sets
+ * srv->probe. */
+int cj_probe_start(cj_server *srv);
+void cj_probe_dispose(cj_server *srv);
+
+#endif

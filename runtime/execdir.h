@@ -1,0 +1,31 @@
+/* The execution's private directory: jailed_code, tmp/ (the only place the
+ * sandbox may write) and python_lib.zip when uploaded. */
+#ifndef CJ_EXECDIR_H
+#define CJ_EXECDIR_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+typedef struct cj_execdir_spec {
+    const char *work_dir;
+    const char *wrapper; /* template holding the marker line "#@PYTHON_PATH@" */
+    size_t wrapper_len;
+    int zip_on_path;
+    const void *zip;
+    size_t zip_len;
+    uid_t uid;
+    gid_t gid;
+} cj_execdir_spec;
+
+/* Makes <work_dir>/codejail-XXXXXX and fills it; path receives its name.
+ * On failure nothing is left. */
+int cj_execdir_create(const cj_execdir_spec *spec, char path[PATH_MAX], cj_err *err);
+
+/* Removes the directory and everything the sandbox left in it, without
+ * following symlinks or crossing mounts. */
+int cj_execdir_remove(const char *path, cj_err *err);
+
+#endif

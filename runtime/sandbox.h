@@ -1,0 +1,78 @@
+/* One sandbox per execution: the only interface http/ uses.
+ *
+ *   spec --cj_sandbox_start--> running sandbox (fds to watch, a pid)
+ *        --cj_sandbox_reap / cj_sandbox_kill--> exit status
+ *        --cj_sandbox_destroy--> nothing left: no process, no directory.
+ *
+ * The caller owns the event loop: it reads the output fds non-blocking,
+ * keeps the wall-clock deadline and calls reap when SIGCHLD arrives.  The
+ * runtime never blocks on the sandbox's behaviour. */
+#ifndef CJ_SANDBOX_H
+#define CJ_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+typedef struct cj_sandbox cj_sandbox;
+
+/* Fixed for the life of the service: resolved once at startup. */
+typedef struct cj_sandbox_env {
+    const char *python_bin;
+    const char *wrapper; /* the jailed_code template text, loaded at startup */
+    size_t wrapper_len;
+    const char *work_dir;     /* execution directories are made here */
+    uid_t uid;                /* the unprivileged identity executions run as */
+    gid_t gid;
+} cj_sandbox_env;
+
+typedef struct cj_sandbox_limits {
+    long long cpu, vmem, fsize, nproc; /* the codejail library's meanings */
+} cj_sandbox_limits;
+
+typedef struct cj_sandbox_spec {
+    const cj_sandbox_env *env;
+    cj_sandbox_limits limits;
+    /* The wrapper's stdin: the JSON text [code, globals] it decodes itself. */
+    const char *input;
+    size_t input_len;
+    const void *zip; /* python_lib.zip contents, NULL when not uploaded */
+    size_t zip_len;
+    int zip_on_path; /* python_path names python_lib.zip */
+} cj_sandbox_spec;
+
+/* Creates the execution directory and starts the sandboxed interpreter.
+ * On failure nothing is left behind. */
+int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err);
+
+enum cj_sandbox_stream { CJ_STREAM_STDOUT, CJ_STREAM_STDERR, CJ_STREAM_RESULT, CJ_STREAM_SETUP, CJ_STREAM_COUNT };
+
+/* The read end of a stream (non-blocking, CLOEXEC), for the caller's loop.
+ * CJ_STREAM_SETUP carries a struct cj_setup_failure when the child failed
+ * before exec, and reaches EOF at exec.  The caller may take ownership
+ * (cj_sandbox_take_fd) and is then responsible for closing it. */
+int cj_sandbox_fd(const cj_sandbox *sb, enum cj_sandbox_stream s);
+int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
+
+struct cj_setup_failure {
+    int step;  /* enum in spawn.c, named by cj_setup_step_name */
+    int errnum;
+};
+const char *cj_setup_step_name(int step);
+
+pid_t cj_sandbox_pid(const cj_sandbox *sb);
+
+/* Kills every process of the execution (idempotent). */
+void cj_sandbox_kill(cj_sandbox *sb);
+
+/* Non-blocking: returns 1 and sets *status once the sandbox's main process
+ * has exited (status: exit code, or minus the signal number), 0 while it
+ * runs, -1 on error.  After the main process exits, its stragglers are killed. */
+int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err);
+
+/* Kills, reaps (blocking only when the process was already killed), removes
+ * the directory and frees.  Safe on NULL. */
+void cj_sandbox_destroy(cj_sandbox *sb);
+
+#endif

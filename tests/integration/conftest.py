@@ -1,0 +1,124 @@
+"""Fixtures for the black-box HTTP tests.
+
+The installed tree comes from $CODEJAIL_PREFIX (bin/codejail-server,
+bin/codejail-init, share/codejail/).  A missing prefix or binary FAILS every
+test rather than skipping it, so CI cannot go green without running them.
+
+- `service`: one default service for the whole session (devstack limits, a
+  private work_dir, a secret in its environment that must not reach the
+  sandbox).
+- `make_service(config, env=None, expect_health=200)`: a service with a
+  special configuration, stopped and checked at the end of the test.
+
+Every service is stopped with SIGTERM and must exit 0 within a bound, and
+must leave nothing behind: no execution directory, no process of the sandbox
+user, nothing adopted by this (subreaper) process.
+"""
+
+import os
+import shutil
+
+import pytest
+
+import cjtest
+
+from cjtest import SECRET_ENV, SECRET_VALUE
+
+# Services currently running, so every test can be checked for leftovers.
+_LIVE = []
+_STARTED_PIDS = set()
+
+cjtest.become_subreaper()
+
+
+def _prefix():
+    prefix = os.environ.get("CODEJAIL_PREFIX")
+    if not prefix:
+        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree "
+                    "(bin/codejail-server, bin/codejail-init, share/codejail/)", pytrace=False)
+    for rel in ("bin/codejail-server", "bin/codejail-init"):
+        path = os.path.join(prefix, rel)
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing or not executable (CODEJAIL_PREFIX={prefix})", pytrace=False)
+    if not os.path.isdir(os.path.join(prefix, "share", "codejail")):
+        pytest.fail(f"{prefix}/share/codejail is missing", pytrace=False)
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def prefix():
+    return _prefix()
+
+
+def _start(prefix, config, env, name, expect_health):
+    svc = cjtest.Service(prefix, config, env=env, name=name)
+    svc.start(expect_health=expect_health)
+    _STARTED_PIDS.add(svc.proc.pid)
+    _LIVE.append(svc)
+    return svc
+
+
+def _stop_and_check(svc):
+    """SIGTERM, exit 0, and nothing left behind."""
+    problems = []
+    try:
+        rc = svc.stop()
+    finally:
+        if svc in _LIVE:
+            _LIVE.remove(svc)
+    if rc != 0:
+        problems.append(f"exit status {rc} (expected 0)")
+    # Whatever escaped both the server and codejail-init comes back to us.
+    escaped = cjtest.wait_for(lambda: not cjtest.foreign_children(_STARTED_PIDS), 2.0)
+    if not escaped:
+        problems.append("processes escaped the service: " +
+                        ", ".join(cjtest.describe(p) for p in cjtest.foreign_children(_STARTED_PIDS)))
+    left = svc.work_dir_entries()
+    if left:
+        problems.append(f"work_dir {svc.work_dir} not empty: {left}")
+    if svc.private_work_dir:
+        stray = [cjtest.describe(p) for p in svc.sandbox_procs()]
+        if stray:
+            problems.append(f"processes still in work_dir: {stray}")
+    log = svc.log()
+    shutil.rmtree(svc.home, ignore_errors=True)
+    if problems:
+        raise cjtest.Failure("service teardown: " + "; ".join(problems) + "\nlog:\n" + log)
+
+
+@pytest.fixture(scope="session")
+def service(prefix):
+    """The default service: devstack limits (the built-in defaults)."""
+    svc = _start(prefix, {}, {SECRET_ENV: SECRET_VALUE}, "default", 200)
+    yield svc
+    _stop_and_check(svc)
+
+
+@pytest.fixture
+def make_service(prefix):
+    started = []
+
+    def factory(config=None, env=None, expect_health=200, name="special"):
+        svc = _start(prefix, config or {}, env, name, expect_health)
+        started.append(svc)
+        return svc
+
+    yield factory
+    errors = []
+    for svc in started:
+        try:
+            _stop_and_check(svc)
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        raise cjtest.Failure("\n\n".join(errors))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers_after_each_test():
+    """After every test, each service still running must be idle: no
+    execution process, no execution directory."""
+    yield
+    for svc in list(_LIVE):
+        if svc.running():
+            svc.assert_idle()
