@@ -268,6 +268,8 @@ static int read_integer(loader *L, long long min, long long max, long long *out)
     if (want_scalar(L, what))
         return -1;
     int r = decimal(sval(L), slen(L), max, out);
+    if (r == 0 && *out > max) /* decimal()'s overflow guard is exact only for large max */
+        r = 1;
     if (r > 0)
         return fail(L, "'%s' is too large (at most %lld)", show(shown, sizeof(shown), sval(L), slen(L)), max);
     return r < 0 || *out < min ? bad_value(L, what) : 0;
@@ -451,6 +453,20 @@ static int limit_entry(loader *L, void *ctx)
     size_t i = 0;
     while (i < COUNT(LIMIT_KEYS) && !text_is(sval(L), slen(L), LIMIT_KEYS[i].name))
         i++;
+    if (i == COUNT(LIMIT_KEYS) && text_is(sval(L), slen(L), "PROXY")) {
+        /* The library's PROXY switch (a helper process to spawn jails) has no
+         * meaning here; operators' pasted settings carry it, so accept 0/1. */
+        long long ignored = 0;
+        unsigned bit = 1u << COUNT(LIMIT_KEYS);
+        if (lc->seen & bit)
+            return fail(L, "duplicate key 'PROXY'");
+        lc->seen |= bit;
+        size_t mark = path_push(L, "PROXY", 5);
+        if (next(L) || read_integer(L, 0, 1, &ignored))
+            return -1;
+        path_pop(L, mark);
+        return 0;
+    }
     if (i == COUNT(LIMIT_KEYS))
         return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
     if (lc->seen & (1u << i))

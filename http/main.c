@@ -105,7 +105,7 @@ int main(int argc, char **argv)
     cj_config_defaults(&cfg);
     if (config_path != NULL && config_path[0] != '\0' &&
         cj_config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "codejail-server: config %s: %s\n", config_path, err);
+        fprintf(stderr, "codejail-server: config: %s\n", err);
         cj_config_free(&cfg);
         return 2;
     }

@@ -104,26 +104,12 @@ static size_t utf8_check(const unsigned char *s, size_t len)
             i++;
             continue;
         }
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+        /* n continuation bytes; the first one's range is what shuts out
+         * overlongs (E0, F0), surrogates (ED) and values past U+10FFFF (F4). */
+        size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+        unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+        unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        if (c < 0xC2 || c > 0xF4 || len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
             return i;
         for (size_t k = 2; k <= n; k++)
             if ((s[i + k] & 0xC0) != 0x80)

@@ -67,11 +67,10 @@ size_t cj_bytes_repr(const unsigned char *data, size_t len, char *out, size_t ca
 }
 
 /* Length of the well-formed multi-byte UTF-8 sequence at p (p[0] >= 0x80;
- * Unicode Table 3-7), or 0
- * when it is not one.  *bad_len is then the maximal subpart to replace by one
- * U+FFFD: the lead byte plus the continuation bytes that were still valid,
- * which is what Python's decode(errors="replace") and browsers do, so text
- * reads the same here and there. */
+ * Unicode Table 3-7), or 0 when it is not one.  *bad_len is then the maximal
+ * subpart to replace by one U+FFFD: the lead byte plus the continuation bytes
+ * that were still valid, which is what Python's decode(errors="replace") and
+ * browsers do, so text reads the same here and there. */
 static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad_len)
 {
     unsigned char c = p[0];

@@ -1,8 +1,8 @@
 # codejail sandbox wrapper: runs inside the sandbox, as `python -E -B jailed_code`.
 import sys
 import json
-
-
+# Integers of any size pass through, as the contract says (3.11 caps at 4300 digits).
+getattr(sys, "set_int_max_str_digits", lambda n: None)(0)
 class DevNull(object):
     def write(self, *args, **kwargs):
         pass

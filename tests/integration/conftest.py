@@ -52,7 +52,11 @@ def prefix():
 
 def _start(prefix, config, env, name, expect_health):
     svc = cjtest.Service(prefix, config, env=env, name=name)
-    svc.start(expect_health=expect_health)
+    try:
+        svc.start(expect_health=expect_health)
+    except BaseException:
+        shutil.rmtree(svc.home, ignore_errors=True)  # the failure message holds the log
+        raise
     _STARTED_PIDS.add(svc.proc.pid)
     _LIVE.append(svc)
     return svc

@@ -88,7 +88,8 @@ def test_file_size_limit_caught(service):
             "try:\n    os.write(fd, b'y')\n    err = None\n"
             "except OSError as e:\n    err = [type(e).__name__, e.errno, e.strerror]\n"
             "os.close(fd)\n"
-            "size = os.path.getsize(p)\n")
+            "size = os.path.getsize(p)\n"
+            "del fd, p\n")
     g = ok_globals(service.run(code, {}, timeout=10))
     assert g == {"written": 1024 * 1024, "err": ["OSError", 27, "File too large"], "size": 1024 * 1024}
 

@@ -15,9 +15,22 @@ def ok_globals(r):
 
 
 def test_cwd_holds_jailed_code_and_tmp(service):
-    g = ok_globals(service.run("import os\nlisting = sorted(os.listdir('.'))\ncwd = os.getcwd()", {}))
-    assert g["listing"] == ["jailed_code", "tmp"]
+    code = ("import os\ncwd = os.getcwd()\n"
+            "has = [os.path.isfile('jailed_code'), os.path.isdir('tmp'), os.path.exists('python_lib.zip')]\n"
+            "src = open('jailed_code').read()\n"
+            "wrapper = 'exec(code, g_dict)' in src\n"
+            "del src\n")
+    g = ok_globals(service.run(code, {}))
+    assert g["has"] == [True, True, False]
+    assert g["wrapper"] is True
     assert re.fullmatch(r"codejail-[0-9a-zA-Z_]+", os.path.basename(g["cwd"])), g["cwd"]
+
+
+def test_cwd_can_be_listed(service):
+    """Its own directory is readable, like the library's (made 0775, and
+    AppArmor's `/tmp/codejail-*/ r`): only what is outside is denied."""
+    g = ok_globals(service.run("import os\nlisting = sorted(os.listdir('.'))", {}))
+    assert g["listing"] == ["jailed_code", "tmp"]
 
 
 def test_each_execution_gets_a_fresh_directory(service):

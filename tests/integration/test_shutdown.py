@@ -1,6 +1,7 @@
 """SIGTERM: in-flight executions finish and are answered, new connections
 are refused, the service exits 0 within a bound and leaves nothing."""
 
+import shutil
 import socket
 import threading
 import time
@@ -138,3 +139,4 @@ def test_config_error_stops_startup(prefix):
         assert "CPUU" in svc.log(), svc.log()
     finally:
         svc.kill()
+        shutil.rmtree(svc.home, ignore_errors=True)

@@ -314,7 +314,13 @@ int main(int argc, char **argv)
     /* --- structure errors */
     EXPECT_ERR("limits: 5\n", "limits: expected a mapping of CPU, REALTIME, VMEM, FSIZE, NPROC, got a scalar");
     EXPECT_ERR("limits: {cpu: 1}\n", "limits: unknown key 'cpu'"); /* the library's names are upper case */
-    EXPECT_ERR("limits: {PROXY: 0}\n", "limits: unknown key 'PROXY'");
+    /* PROXY, the library's helper-process switch, is accepted (0/1) and ignored. */
+    {
+        char e_ok[512] = "";
+        CHECK(try_load("limits: {PROXY: 0, CPU: 2}\n", e_ok, sizeof(e_ok)) == 0);
+    }
+    EXPECT_ERR("limits: {PROXY: 2}\n", "limits.PROXY: '2' is too large (at most 1)");
+    EXPECT_ERR("limits: {PROXY: 0, PROXY: 1}\n", "limits: duplicate key 'PROXY'");
     EXPECT_ERR("limits: {[CPU]: 1}\n", "limits: keys must be strings, got a list");
     EXPECT_ERR("? [a]\n: b\n", "keys must be strings, got a list");
     EXPECT_ERR("limit_overrides: [a]\n", "limit_overrides: expected a mapping of context to limits, got a list");

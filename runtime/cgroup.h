@@ -1,0 +1,51 @@
+/* A cgroup per execution, so NPROC and memory are per execution, not per
+ * uid, and the whole execution can be killed and accounted at once.
+ * cgroup v2 (production: containers, current distributions) and v1 (hosts
+ * still on the legacy hierarchy, like our CI machines) behind one API. */
+#ifndef CJ_CGROUP_H
+#define CJ_CGROUP_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct cj_cgroups cj_cgroups; /* the service's parent, per hierarchy */
+typedef struct cj_cgroup cj_cgroup;   /* one execution's */
+
+typedef struct cj_cgroup_limits {
+    long long memory_bytes; /* memory.max / memory.limit_in_bytes; 0 = no limit */
+    long long pids;         /* pids.max; 0 = no limit */
+    long long cpu_quota_us; /* per 100 ms period (cpu.max / cfs_quota_us); 0 = no limit */
+} cj_cgroup_limits;
+
+/* Finds the hierarchy (v2 when /sys/fs/cgroup is cgroup2 with the memory and
+ * pids controllers available, else v1 mounts of memory, pids and cpu) and
+ * creates the parent `parent` (a relative path) under each; on v2 enables
+ * +memory +pids (+cpu when available) in its subtree_control.  Missing
+ * controllers are an error naming them. */
+int cj_cgroups_init(cj_cgroups **out, const char *parent, cj_err *err);
+void cj_cgroups_free(cj_cgroups *cgs);
+int cj_cgroups_is_v2(const cj_cgroups *cgs);
+
+/* Creates parent/<name> with the limits set and read back (verified). */
+int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *lim, cj_cgroup **out,
+                     cj_err *err);
+/* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP, else -1. */
+int cj_cgroup_dirfd(const cj_cgroup *cg);
+/* v1: fds (O_WRONLY, CLOEXEC) of each controller's cgroup.procs, for the
+ * child to write "0" into before exec; v2: none.  Returns the count. */
+size_t cj_cgroup_procs_fds(const cj_cgroup *cg, const int **fds);
+/* Child side, async-signal-safe: joins via the fds above (no-op on v2). */
+int cj_cgroup_enter_self(const int *fds, size_t n);
+/* Kills every process in it (v2 cgroup.kill when present; else SIGKILL to
+ * each pid listed). */
+void cj_cgroup_kill(cj_cgroup *cg);
+/* OOM kills seen (v2 memory.events oom_kill; v1 memory.oom_control
+ * oom_kill), -1 when unknown. */
+long long cj_cgroup_oom_kills(const cj_cgroup *cg);
+/* Removes it: kills what is left, retries briefly while the kernel still
+ * tears processes down.  Frees cg in every case; returns -1 if a directory
+ * could not be removed (it is logged and left). */
+int cj_cgroup_destroy(cj_cgroup *cg, cj_err *err);
+
+#endif
