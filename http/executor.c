@@ -132,11 +132,9 @@ static void finish(cj_job *job)
         ex->n_running--;
     }
     job->state = JOB_DONE;
-    if (job->setup.len >= sizeof(struct cj_setup_failure)) {
-        struct cj_setup_failure f;
-        memcpy(&f, job->setup.p, sizeof(f));
-        fprintf(stderr, "codejail-server: sandbox set-up failed at step '%s': %s\n",
-                cj_setup_step_name(f.step), strerror(f.errnum));
+    char why[256];
+    if (job->setup.p != NULL && cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why)) < 0) {
+        fprintf(stderr, "codejail-server: %s\n", why);
         job->res.internal_error = 1;
     }
     if (!job->cancelled) {
@@ -260,7 +258,7 @@ static void start_job(cj_executor *ex, cj_job *job)
      * request body, so it gets that bound rather than the output cap. */
     size_t result_cap = ex->cfg->max_body_bytes + ex->cfg->max_output_bytes;
     cj_output *outs[CJ_STREAM_COUNT] = {&job->res.out, &job->res.err, &job->res.result, &job->setup};
-    size_t caps[CJ_STREAM_COUNT] = {out_cap, out_cap, result_cap, sizeof(struct cj_setup_failure)};
+    size_t caps[CJ_STREAM_COUNT] = {out_cap, out_cap, result_cap, CJ_RECORDS_MAX};
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         struct stream *s = &job->streams[i];
         s->job = job;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 #include "server.h"
 
 #ifndef CODEJAIL_VERSION
@@ -28,16 +29,17 @@ static void usage(FILE *out)
             "  --help, --version\n");
 }
 
-/* The wrapper ships beside the binary (P/bin/.. /share/codejail), so an
- * installed tree works wherever it is unpacked. */
-static int datadir_file(const char *name, char *out, size_t len)
+/* The wrapper and the noexec library ship beside the binary
+ * (P/bin/../share/codejail, P/bin/../lib/codejail), so an installed tree
+ * works wherever it is unpacked. */
+static int beside_binary(const char *rel, const char *name, char *out, size_t len)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n < 0)
         return -1;
     exe[n] = '\0';
-    int r = snprintf(out, len, "%s/%s/%s", dirname(exe), CODEJAIL_REL_DATADIR, name);
+    int r = snprintf(out, len, "%s/%s/%s", dirname(exe), rel, name);
     return (r < 0 || (size_t)r >= len) ? -1 : 0;
 }
 
@@ -70,6 +72,30 @@ static int check_paths(const cj_config *cfg, char *err, size_t errlen)
     }
     if (geteuid() != 0) {
         snprintf(err, errlen, "must start as root, to run executions as user '%s'", cfg->user);
+        return -1;
+    }
+    return 0;
+}
+
+static enum cj_policy_mode mode_of(enum cj_layer_mode m)
+{
+    return m == CJ_LAYER_REQUIRED ? CJ_POLICY_REQUIRED : m == CJ_LAYER_IF_AVAILABLE ? CJ_POLICY_IF_AVAILABLE
+                                                                                 : CJ_POLICY_OFF;
+}
+
+static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *noexec, char *err, size_t errlen)
+{
+    cj_policy_opts o = {
+        .python_bin = cfg->python_bin, .namespaces = cfg->namespaces,
+        .landlock = mode_of(cfg->landlock), .seccomp = mode_of(cfg->seccomp), .apparmor = mode_of(cfg->apparmor),
+        .apparmor_profile = cfg->apparmor_profile, .cgroup_parent = cfg->cgroup_parent, .noexec_so = noexec,
+        /* tmp/ holds a few files of at most FSIZE each; its pages count
+         * against the execution's memory cgroup as well. */
+        .tmp_bytes = 64LL << 20,
+    };
+    cj_err e = {0};
+    if (cj_policy_init(env, &o, &e) < 0) {
+        snprintf(err, errlen, "%s", e.msg);
         return -1;
     }
     return 0;
@@ -117,20 +143,20 @@ int main(int argc, char **argv)
         cfg.listen = l;
     }
 
-    char wrapper[PATH_MAX];
+    char wrapper[PATH_MAX], noexec[PATH_MAX];
     cj_server srv;
-    uid_t uid;
-    gid_t gid;
+    cj_sandbox_env env = {.host_proc_fd = -1};
     int rc = 1;
-    if (datadir_file("jailed_code.py", wrapper, sizeof(wrapper)) < 0) {
-        fprintf(stderr, "codejail-server: cannot locate the data directory\n");
+    if (beside_binary(CODEJAIL_REL_DATADIR, "jailed_code.py", wrapper, sizeof(wrapper)) < 0 ||
+        beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0) {
+        fprintf(stderr, "codejail-server: cannot locate the installed data files\n");
     } else if (check_paths(&cfg, err, sizeof(err)) < 0 ||
-               resolve_identity(&cfg, &uid, &gid, err, sizeof(err)) < 0 ||
-               cj_server_init(&srv, &cfg, wrapper, err, sizeof(err)) < 0) {
+               resolve_identity(&cfg, &env.uid, &env.gid, err, sizeof(err)) < 0 ||
+               init_policy(&cfg, &env, noexec, err, sizeof(err)) < 0 ||
+               cj_server_init(&srv, &cfg, &env, wrapper, err, sizeof(err)) < 0) {
         fprintf(stderr, "codejail-server: %s\n", err);
+        cj_policy_free(&env);
     } else {
-        srv.env.uid = uid;
-        srv.env.gid = gid;
         rc = cj_server_run(&srv);
         cj_server_dispose(&srv);
     }

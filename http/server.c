@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "json_errors.h"
+#include "policy.h"
 
 static int parse_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
@@ -193,10 +194,12 @@ static int load_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
-int cj_server_init(cj_server *srv, cj_config *cfg, const char *wrapper_path, char *err, size_t errlen)
+int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
+                   char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
+    srv->env = *env;
     char *wrapper;
     size_t wrapper_len;
     if (load_file(wrapper_path, &wrapper, &wrapper_len) < 0) {
@@ -280,4 +283,5 @@ void cj_server_dispose(cj_server *srv)
     cj_executor_destroy(srv->ex);
     srv->ex = NULL;
     free((char *)srv->env.wrapper);
+    cj_policy_free(&srv->env);
 }

@@ -29,7 +29,10 @@ typedef struct cj_server {
 } cj_server;
 
 /* Sets everything up and listens; returns -1 with a message in err. */
-int cj_server_init(cj_server *srv, cj_config *cfg, const char *wrapper_path, char *err, size_t errlen);
+/* env: the confinement resolved by cj_policy_init and the identity; the
+ * server takes ownership of it (freed by cj_server_dispose). */
+int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
+                   char *err, size_t errlen);
 int cj_server_run(cj_server *srv);
 void cj_server_dispose(cj_server *srv);
 

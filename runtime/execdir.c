@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char PATH_MARKER[] = "#@PYTHON_PATH@";
-
 static int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -29,14 +27,18 @@ static int write_all(int fd, const void *buf, size_t len)
 
 /* Files are root-owned and read-only to the sandbox: it may read its code and
  * its library, never rewrite them. */
-static int write_file(int dirfd, const char *name, const void *a, size_t alen, const void *b,
-                      size_t blen, const void *c, size_t clen, cj_err *err)
+static int open_new(int dirfd, const char *name, cj_err *err)
 {
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return cj_fail(err, errno, "create %s", name);
-    if (write_all(fd, a, alen) < 0 || write_all(fd, b, blen) < 0 || write_all(fd, c, clen) < 0) {
-        int e = errno;
+    return fd;
+}
+
+static int finish_file(int fd, int write_failed, const char *name, cj_err *err)
+{
+    int e = errno;
+    if (write_failed) {
         close(fd);
         return cj_fail(err, e, "write %s", name);
     }
@@ -45,18 +47,46 @@ static int write_file(int dirfd, const char *name, const void *a, size_t alen, c
     return 0;
 }
 
+/* The exec check runs before any user code: when the noexec library did not
+ * load (ld.so only warns and goes on), exec would be allowed, so the
+ * interpreter stops instead.  With the block in place exec of a missing path is EACCES;
+ * without it, ENOENT. */
+static const char EXEC_CHECK[] =
+    "exec(\"try:\\n __import__('os').execv('/.codejail-none', ['x'])\\nexcept PermissionError: pass\\n"
+    "except OSError:\\n sys.stderr.write('codejail: exec is not blocked in this sandbox\\\\n')"
+    "\\n __import__('os')._exit(126)\")";
+
+/* Replaces each marker line, in template order, by one line: exec() keeps
+ * the line number of the codejail library's tracebacks. */
 static int write_wrapper(int dirfd, const cj_execdir_spec *s, cj_err *err)
 {
-    const char *mark = memmem(s->wrapper, s->wrapper_len, PATH_MARKER, sizeof(PATH_MARKER) - 1);
-    if (mark == NULL)
-        return cj_fail(err, 0, "the jailed_code template has no %s line", PATH_MARKER);
-    /* Replacing the marker line by one line keeps exec() on the same line
-     * number as the codejail library's tracebacks. */
-    const char *line = s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass";
-    size_t head = (size_t)(mark - s->wrapper);
-    size_t tail_off = head + sizeof(PATH_MARKER) - 1;
-    return write_file(dirfd, "jailed_code", s->wrapper, head, line, strlen(line),
-                      s->wrapper + tail_off, s->wrapper_len - tail_off, err);
+    const char *markers[2] = {"#@EXEC_CHECK@", "#@PYTHON_PATH@"};
+    const char *lines[2] = {s->exec_check ? EXEC_CHECK : "pass",
+                            s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass"};
+    int fd = open_new(dirfd, "jailed_code", err);
+    if (fd < 0)
+        return -1;
+    const char *p = s->wrapper, *end = s->wrapper + s->wrapper_len;
+    int bad = 0;
+    for (int i = 0; i < 2 && !bad; i++) {
+        const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
+        if (m == NULL) {
+            close(fd);
+            return cj_fail(err, 0, "the jailed_code template has no %s line", markers[i]);
+        }
+        bad = write_all(fd, p, (size_t)(m - p)) < 0 || write_all(fd, lines[i], strlen(lines[i])) < 0;
+        p = m + strlen(markers[i]);
+    }
+    bad = bad || write_all(fd, p, (size_t)(end - p)) < 0;
+    return finish_file(fd, bad, "jailed_code", err);
+}
+
+static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err)
+{
+    int fd = open_new(dirfd, "python_lib.zip", err);
+    if (fd < 0)
+        return -1;
+    return finish_file(fd, write_all(fd, zip, len) < 0, "python_lib.zip", err);
 }
 
 int cj_execdir_create(const cj_execdir_spec *s, char path[PATH_MAX], cj_err *err)
@@ -66,9 +96,11 @@ int cj_execdir_create(const cj_execdir_spec *s, char path[PATH_MAX], cj_err *err
         return cj_fail(err, ENAMETOOLONG, "work_dir %s", s->work_dir);
     if (mkdtemp(path) == NULL)
         return cj_fail(err, errno, "mkdtemp in %s", s->work_dir);
-    /* 0711: the sandbox user may enter its directory but not list others'. */
+    /* Readable by the sandbox user (its own directory, listed by graders);
+     * other executions never see it: each has its own mount namespace, and
+     * Landlock denies listing the work directory. */
     int dirfd = -1;
-    if (chmod(path, 0711) < 0) {
+    if (chmod(path, 0755) < 0) {
         cj_fail(err, errno, "chmod %s", path);
         goto fail;
     }
@@ -79,8 +111,7 @@ int cj_execdir_create(const cj_execdir_spec *s, char path[PATH_MAX], cj_err *err
     }
     if (write_wrapper(dirfd, s, err) < 0)
         goto fail;
-    if (s->zip != NULL &&
-        write_file(dirfd, "python_lib.zip", s->zip, s->zip_len, "", 0, "", 0, err) < 0)
+    if (s->zip != NULL && write_zip(dirfd, s->zip, s->zip_len, err) < 0)
         goto fail;
     if (mkdirat(dirfd, "tmp", 0700) < 0) {
         cj_fail(err, errno, "mkdir tmp");

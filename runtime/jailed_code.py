@@ -1,8 +1,8 @@
-# codejail sandbox wrapper: runs inside the sandbox, as `python -E -B jailed_code`.
+# codejail sandbox wrapper, run as `python -E -B jailed_code`; the #@ lines are filled per execution.
 import sys
 import json
 # Integers of any size pass through, as the contract says (3.11 caps at 4300 digits).
-getattr(sys, "set_int_max_str_digits", lambda n: None)(0)
+getattr(sys, "set_int_max_str_digits", lambda n: None)(0)  # exec() below must stay on line 19
 class DevNull(object):
     def write(self, *args, **kwargs):
         pass
@@ -14,7 +14,7 @@ class DevNull(object):
 sys.stdout = DevNull()
 _input = sys.stdin.read()
 code, g_dict = json.loads(_input)
-# The line below is filled in per execution; exec() must stay on line 19.
+#@EXEC_CHECK@
 #@PYTHON_PATH@
 exec(code, g_dict)
 

@@ -15,7 +15,7 @@ static int set1(int resource, rlim_t soft, rlim_t hard)
     return 0;
 }
 
-int cj_rlimits_apply(const cj_sandbox_limits *l)
+int cj_rlimits_apply(const cj_sandbox_limits *l, int nproc)
 {
     int r;
     /* The hard CPU limit one second above the soft one: at the soft limit the
@@ -28,7 +28,10 @@ int cj_rlimits_apply(const cj_sandbox_limits *l)
         return r;
     if ((r = set1(RLIMIT_FSIZE, (rlim_t)l->fsize, (rlim_t)l->fsize)) < 0)
         return r;
-    if ((r = set1(RLIMIT_NPROC, (rlim_t)l->nproc, (rlim_t)l->nproc)) < 0)
+    /* RLIMIT_NPROC counts every process of the uid, so concurrent
+     * executions would share it; a pids cgroup, when there is one, limits
+     * each execution on its own instead. */
+    if (nproc && (r = set1(RLIMIT_NPROC, (rlim_t)l->nproc, (rlim_t)l->nproc)) < 0)
         return r;
     if ((r = set1(RLIMIT_NOFILE, CJ_NOFILE, CJ_NOFILE)) < 0)
         return r;

@@ -4,7 +4,8 @@
 
 #include "sandbox.h"
 
-/* Async-signal-safe: called between fork and exec.  Returns 0 or -errno. */
-int cj_rlimits_apply(const cj_sandbox_limits *l);
+/* Async-signal-safe: called between fork and exec; NPROC only when nproc
+ * is set.  Returns 0 or -errno. */
+int cj_rlimits_apply(const cj_sandbox_limits *l, int nproc);
 
 #endif

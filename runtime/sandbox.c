@@ -11,14 +11,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "execdir.h"
-#include "spawn.h"
+#include "cj_spawn.h"
+
+#define CJ_MAX_PATHS 48
 
 struct cj_sandbox {
     pid_t pid;
     int exited;
     int status;
+    int namespaces;
     int fds[CJ_STREAM_COUNT];
+    cj_cgroup *cgroup;
     char dir[PATH_MAX];
 };
 
@@ -57,13 +62,67 @@ static int make_input(const char *data, size_t len, cj_err *err)
     return fd;
 }
 
+/* Paths as the interpreter will see them, for Landlock. */
+struct views {
+    char inner_dir[PATH_MAX], inner_tmp[PATH_MAX + 8], tmp_opts[128];
+    const char *exec[CJ_MAX_PATHS], *read[CJ_MAX_PATHS], *write[8];
+};
+
+static int plan_views(const cj_sandbox_env *env, const char *host_dir, struct views *v)
+{
+    const char *base = strrchr(host_dir, '/') + 1;
+    if (env->namespaces)
+        snprintf(v->inner_dir, sizeof(v->inner_dir), "/tmp/%s", base);
+    else
+        snprintf(v->inner_dir, sizeof(v->inner_dir), "%s", host_dir);
+    snprintf(v->inner_tmp, sizeof(v->inner_tmp), "%s/tmp", v->inner_dir);
+    snprintf(v->tmp_opts, sizeof(v->tmp_opts), "size=%lld,nr_inodes=4096,mode=0700,uid=%u,gid=%u",
+             env->tmp_bytes, (unsigned)env->uid, (unsigned)env->gid);
+    size_t ne = 0, nr = 0, nw = 0;
+    for (size_t i = 0; env->binds != NULL && env->binds[i] != NULL; i++) {
+        if (ne + 1 >= CJ_MAX_PATHS)
+            return -1;
+        v->exec[ne++] = env->binds[i];
+    }
+    v->read[nr++] = v->inner_dir;
+    v->read[nr++] = "/dev/zero";
+    v->read[nr++] = "/dev/urandom";
+    v->read[nr++] = "/dev/random";
+    if (env->noexec_so != NULL)
+        v->read[nr++] = env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so;
+    v->write[nw++] = v->inner_tmp;
+    v->write[nw++] = "/dev/null";
+    v->exec[ne] = v->read[nr] = v->write[nw] = NULL;
+    return 0;
+}
+
+static int make_cgroup(const cj_sandbox_env *env, const cj_sandbox_spec *spec, cj_sandbox *sb, cj_err *err)
+{
+    if (env->cgroups == NULL)
+        return 0;
+    /* Memory for the whole execution, all its processes and its tmp/ alike;
+     * pids for the interpreter, what it forks, and the sandbox's init; one
+     * CPU, so threads cannot take the host. */
+    cj_cgroup_limits lim = {
+        .memory_bytes = spec->limits.vmem,
+        .pids = spec->limits.nproc + (env->namespaces ? 1 : 0),
+        .cpu_quota_us = 100000,
+    };
+    return cj_cgroup_create(env->cgroups, strrchr(sb->dir, '/') + 1, &lim, &sb->cgroup, err);
+}
+
 int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
 {
     const cj_sandbox_env *env = spec->env;
     cj_sandbox *sb = calloc(1, sizeof(*sb));
-    if (sb == NULL)
+    struct views *v = calloc(1, sizeof(*v));
+    if (sb == NULL || v == NULL) {
+        free(sb);
+        free(v);
         return cj_fail(err, ENOMEM, "allocate sandbox");
+    }
     sb->pid = -1;
+    sb->namespaces = env->namespaces;
     int wr[CJ_STREAM_COUNT], in_fd = -1;
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         sb->fds[i] = wr[i] = -1;
@@ -71,12 +130,19 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
     cj_execdir_spec ds = {
         .work_dir = env->work_dir, .wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
         .zip_on_path = spec->zip_on_path, .zip = spec->zip, .zip_len = spec->zip_len,
-        .uid = env->uid, .gid = env->gid,
+        .uid = env->uid, .gid = env->gid, .exec_check = env->noexec_so != NULL,
     };
     if (cj_execdir_create(&ds, sb->dir, err) < 0) {
         free(sb);
+        free(v);
         return -1;
     }
+    if (plan_views(env, sb->dir, v) < 0) {
+        cj_fail(err, E2BIG, "too many sandbox paths");
+        goto fail;
+    }
+    if (make_cgroup(env, spec, sb, err) < 0)
+        goto fail;
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0) {
@@ -93,31 +159,47 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
     if ((in_fd = make_input(spec->input, spec->input_len, err)) < 0)
         goto fail;
 
-    char tmpdir[PATH_MAX + 16];
-    snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s/tmp", sb->dir);
+    char tmpdir[PATH_MAX + 16], preload[PATH_MAX + 16];
+    snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", v->inner_tmp);
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s",
+             env->noexec_so == NULL ? "" : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so);
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, "OPENBLAS_NUM_THREADS=1",
-                    "LANG=C.UTF-8", NULL};
+                    "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
     char *argv[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL};
+    cj_mount_plan mp = {
+        .host_dir = sb->dir, .inner_dir = v->inner_dir, .inner_tmp = v->inner_tmp,
+        .binds = env->binds, .links = env->links, .noexec_so = env->noexec_so, .tmp_options = v->tmp_opts,
+    };
+    cj_landlock_spec ll = {.exec_paths = v->exec, .read_paths = v->read, .write_paths = v->write};
+    const int *cg_fds = NULL;
+    size_t n_cg_fds = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &cg_fds) : 0;
     cj_spawn_args a = {
-        .dir = sb->dir, .path = env->python_bin, .argv = argv, .envp = envp,
+        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .envp = envp,
         .fd_stdin = in_fd, .fd_stdout = wr[CJ_STREAM_STDOUT], .fd_stderr = wr[CJ_STREAM_STDERR],
         .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP],
-        .limits = spec->limits, .uid = env->uid, .gid = env->gid,
+        .limits = spec->limits, .nproc_rlimit = sb->cgroup == NULL, .uid = env->uid, .gid = env->gid,
+        .mounts = env->namespaces ? &mp : NULL,
+        .landlock = env->landlock ? &ll : NULL,
+        .seccomp = env->seccomp,
+        .apparmor_profile = env->apparmor_profile, .proc_fd = env->host_proc_fd,
+        .cgroup_dirfd = sb->cgroup != NULL ? cj_cgroup_dirfd(sb->cgroup) : -1,
+        .cgroup_fds = cg_fds, .n_cgroup_fds = n_cg_fds,
     };
     sb->pid = cj_spawn(&a, err);
     if (sb->pid < 0)
         goto fail;
-    /* Only the child holds the write ends now: EOF means it (and every
-     * process it left) is gone. */
+    /* Only the children hold the write ends now: EOF means they are gone. */
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&wr[i]);
     close_fd(&in_fd);
+    free(v);
     *out = sb;
     return 0;
 fail:
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&wr[i]);
     close_fd(&in_fd);
+    free(v);
     cj_sandbox_destroy(sb);
     return -1;
 }
@@ -143,12 +225,21 @@ void cj_sandbox_kill(cj_sandbox *sb)
 {
     if (sb->pid <= 0)
         return;
-    /* The process group: setsid() in the child made its pgid its pid. The
-     * group outlives the main process while stragglers remain, and Linux does
-     * not reuse a pid still in use as a pgid. */
-    kill(-sb->pid, SIGKILL);
-    if (!sb->exited)
-        kill(sb->pid, SIGKILL); /* before setsid ran, the group does not exist yet */
+    if (sb->namespaces) {
+        /* The pid namespace's init: its death kills every process in it. */
+        if (!sb->exited)
+            kill(sb->pid, SIGKILL);
+    } else {
+        /* The process group (setsid made its pgid its pid).  The group
+         * outlives the main process while stragglers remain, and Linux does
+         * not reuse a pid still in use as a pgid. */
+        kill(-sb->pid, SIGKILL);
+        if (!sb->exited)
+            kill(sb->pid, SIGKILL); /* before setsid ran, the group does not exist */
+    }
+    /* And whatever the cgroup still holds, however it got out of the above. */
+    if (sb->cgroup != NULL)
+        cj_cgroup_kill(sb->cgroup);
 }
 
 static int decode_status(int st)
@@ -175,9 +266,27 @@ int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err)
     sb->exited = 1;
     sb->status = decode_status(st);
     /* Nothing the execution started may outlive it. */
-    kill(-sb->pid, SIGKILL);
+    cj_sandbox_kill(sb);
     *status = sb->status;
     return 1;
+}
+
+int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen)
+{
+    const char *p = records;
+    for (size_t off = 0; off + sizeof(struct cj_sandbox_record) <= len; off += sizeof(struct cj_sandbox_record)) {
+        struct cj_sandbox_record r;
+        memcpy(&r, p + off, sizeof(r));
+        r.detail[sizeof(r.detail) - 1] = '\0';
+        if (r.kind == CJ_RECORD_FAILURE) {
+            snprintf(why, whylen, "sandbox set-up failed at step '%s'%s%s: %s", cj_setup_step_name(r.step),
+                     r.detail[0] ? " " : "", r.detail, strerror(r.value));
+            return -1;
+        }
+        if (r.kind == CJ_RECORD_STATUS)
+            *status = decode_status(r.value);
+    }
+    return 0;
 }
 
 void cj_sandbox_destroy(cj_sandbox *sb)
@@ -194,10 +303,10 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&sb->fds[i]);
-    if (sb->dir[0] != '\0') {
-        cj_err e = {0};
-        if (cj_execdir_remove(sb->dir, &e) < 0)
-            fprintf(stderr, "codejail-server: %s\n", e.msg);
-    }
+    cj_err e = {0};
+    if (sb->cgroup != NULL && cj_cgroup_destroy(sb->cgroup, &e) < 0)
+        fprintf(stderr, "codejail-server: %s\n", e.msg);
+    if (sb->dir[0] != '\0' && cj_execdir_remove(sb->dir, &e) < 0)
+        fprintf(stderr, "codejail-server: %s\n", e.msg);
     free(sb);
 }

@@ -17,14 +17,28 @@
 
 typedef struct cj_sandbox cj_sandbox;
 
-/* Fixed for the life of the service: resolved once at startup. */
+struct cj_seccomp;
+struct cj_cgroups;
+
+/* Fixed for the life of the service: resolved and verified once at startup
+ * (see policy.c).  A NULL/0 member means that layer is off by configuration. */
 typedef struct cj_sandbox_env {
     const char *python_bin;
     const char *wrapper; /* the jailed_code template text, loaded at startup */
     size_t wrapper_len;
-    const char *work_dir;     /* execution directories are made here */
-    uid_t uid;                /* the unprivileged identity executions run as */
+    const char *work_dir; /* execution directories are made here */
+    uid_t uid;            /* the unprivileged identity executions run as */
     gid_t gid;
+    int namespaces;           /* fresh net/mount/pid/ipc/uts and a minimal root */
+    const char *const *binds; /* host paths the interpreter needs, bound read-only */
+    const char *const *links; /* root symlinks NAME=TARGET (merged /usr) */
+    const char *noexec_so;    /* codejail-noexec.so: no exec after the interpreter starts */
+    const struct cj_seccomp *seccomp;
+    int landlock;
+    const char *apparmor_profile;
+    int host_proc_fd; /* O_PATH /proc of the host, for AppArmor's exec attribute */
+    struct cj_cgroups *cgroups;
+    long long tmp_bytes; /* size of the tmpfs tmp/ */
 } cj_sandbox_env;
 
 typedef struct cj_sandbox_limits {
@@ -49,17 +63,26 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
 enum cj_sandbox_stream { CJ_STREAM_STDOUT, CJ_STREAM_STDERR, CJ_STREAM_RESULT, CJ_STREAM_SETUP, CJ_STREAM_COUNT };
 
 /* The read end of a stream (non-blocking, CLOEXEC), for the caller's loop.
- * CJ_STREAM_SETUP carries a struct cj_setup_failure when the child failed
- * before exec, and reaches EOF at exec.  The caller may take ownership
- * (cj_sandbox_take_fd) and is then responsible for closing it. */
+ * CJ_STREAM_SETUP carries cj_sandbox_records (at most CJ_RECORDS_MAX bytes):
+ * a set-up failure, or the interpreter's final status from the sandbox's
+ * init.  The caller may take ownership (cj_sandbox_take_fd) and is then
+ * responsible for closing it. */
 int cj_sandbox_fd(const cj_sandbox *sb, enum cj_sandbox_stream s);
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
 
-struct cj_setup_failure {
-    int step;  /* enum in spawn.c, named by cj_setup_step_name */
-    int errnum;
+enum { CJ_RECORD_FAILURE = 1, CJ_RECORD_STATUS = 2 };
+struct cj_sandbox_record {
+    int kind;
+    int step;   /* FAILURE: enum cj_setup_step (cj_spawn.h) */
+    int value;  /* FAILURE: errno; STATUS: a wait status */
+    char detail[52];
 };
-const char *cj_setup_step_name(int step);
+#define CJ_RECORDS_MAX (2 * sizeof(struct cj_sandbox_record))
+
+/* Reads the records: returns -1 and describes the set-up failure in why when
+ * there was one; else 0, with *status replaced by the interpreter's own
+ * status when the sandbox's init reported it. */
+int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
 
 pid_t cj_sandbox_pid(const cj_sandbox *sb);
 

@@ -1,26 +1,40 @@
-#include "spawn.h"
+#include "cj_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "apparmor.h"
+#include "caps.h"
+#include "cgroup.h"
+#include "netns.h"
 #include "rlimits.h"
+#include "cj_seccomp.h"
 
 /* Sources are first moved above this, so dup2 into 0..4 can never clobber a
  * source that happens to sit at a low number. */
 #define CJ_HIGH_FD 64
+#define CJ_NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 const char *cj_setup_step_name(int step)
 {
     static const char *const names[] = {
-        [CJ_STEP_SIGNALS] = "signals",       [CJ_STEP_SETSID] = "setsid",
-        [CJ_STEP_PDEATHSIG] = "pdeathsig",   [CJ_STEP_FDS] = "file descriptors",
-        [CJ_STEP_CHDIR] = "chdir",           [CJ_STEP_RLIMITS] = "rlimits",
+        [CJ_STEP_CLONE] = "clone",           [CJ_STEP_SIGNALS] = "signals",
+        [CJ_STEP_SETSID] = "setsid",         [CJ_STEP_PDEATHSIG] = "pdeathsig",
+        [CJ_STEP_CGROUP] = "cgroup",         [CJ_STEP_MOUNTS] = "mounts",
+        [CJ_STEP_HOSTNAME] = "hostname",     [CJ_STEP_NETWORK] = "network",
+        [CJ_STEP_FORK] = "fork",             [CJ_STEP_APPARMOR] = "apparmor",
+        [CJ_STEP_FDS] = "file descriptors",  [CJ_STEP_CHDIR] = "chdir",
+        [CJ_STEP_RLIMITS] = "rlimits",       [CJ_STEP_CAPS] = "capabilities",
         [CJ_STEP_IDENTITY] = "identity",     [CJ_STEP_NO_NEW_PRIVS] = "no_new_privs",
+        [CJ_STEP_LANDLOCK] = "landlock",     [CJ_STEP_SECCOMP] = "seccomp",
         [CJ_STEP_EXEC] = "exec",
     };
     if (step <= 0 || (size_t)step >= sizeof(names) / sizeof(names[0]) || names[step] == NULL)
@@ -28,16 +42,23 @@ const char *cj_setup_step_name(int step)
     return names[step];
 }
 
-static __attribute__((noreturn)) void child_fail(int setup_fd, int step, int errnum)
+static void send_record(int fd, int kind, int step, int value, const char *detail)
 {
-    struct cj_setup_failure f = {.step = step, .errnum = errnum};
-    /* A short write to a pipe of this size is atomic; nothing else to do if it fails. */
-    ssize_t n = write(setup_fd, &f, sizeof(f));
+    struct cj_sandbox_record r = {.kind = kind, .step = step, .value = value};
+    if (detail != NULL)
+        strncpy(r.detail, detail, sizeof(r.detail) - 1);
+    /* Smaller than PIPE_BUF: one atomic write; nothing to do if it fails. */
+    ssize_t n = write(fd, &r, sizeof(r));
     (void)n;
+}
+
+static __attribute__((noreturn)) void child_fail(int fd, int step, int errnum, const char *detail)
+{
+    send_record(fd, CJ_RECORD_FAILURE, step, errnum, detail);
     _exit(127);
 }
 
-static int child_signals(void)
+static int reset_signals(void)
 {
     /* The server blocks signals for its signalfd and ignores SIGPIPE; the
      * interpreter must start with the defaults. */
@@ -70,9 +91,7 @@ static int child_fds(const cj_spawn_args *a, int *setup_fd)
     *setup_fd = 4;
     /* The explicit allowlist: 0-4 stay, nothing else of the server's reaches
      * the sandbox, whatever CLOEXEC discipline the rest of the process kept. */
-    if (close_range(5, ~0U, 0) < 0)
-        return -1;
-    return 0;
+    return close_range(5, ~0U, 0);
 }
 
 static int child_identity(uid_t uid, gid_t gid)
@@ -84,51 +103,138 @@ static int child_identity(uid_t uid, gid_t gid)
     gid_t rg, eg, sg;
     if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0)
         return -1;
-    if (r != uid || e != uid || s != uid || rg != gid || eg != gid || sg != gid ||
-        getgroups(0, NULL) != 0) {
+    if (r != uid || e != uid || s != uid || rg != gid || eg != gid || sg != gid || getgroups(0, NULL) != 0) {
         errno = EPERM;
         return -1;
     }
     return 0;
 }
 
-static __attribute__((noreturn)) void child_main(const cj_spawn_args *a, pid_t parent)
+/* The interpreter child: the same checklist with or without namespaces. */
+static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, int in_namespaces)
 {
-    int setup_fd = a->fd_setup;
-    if (child_signals() < 0)
-        child_fail(setup_fd, CJ_STEP_SIGNALS, errno);
-    /* Its own session and process group: the whole tree is killed at once. */
-    if (setsid() < 0)
-        child_fail(setup_fd, CJ_STEP_SETSID, errno);
-    /* Should the service die, no execution outlives it. */
+    int fd = a->fd_setup, r;
+    if (reset_signals() < 0)
+        child_fail(fd, CJ_STEP_SIGNALS, errno, NULL);
+    if (!in_namespaces && setsid() < 0) /* its own group: killed as one */
+        child_fail(fd, CJ_STEP_SETSID, errno, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(setup_fd, CJ_STEP_PDEATHSIG, errno);
-    if (getppid() != parent)
-        child_fail(setup_fd, CJ_STEP_PDEATHSIG, ESRCH);
-    if (child_fds(a, &setup_fd) < 0)
-        child_fail(setup_fd, CJ_STEP_FDS, errno);
-    if (chdir(a->dir) < 0)
-        child_fail(setup_fd, CJ_STEP_CHDIR, errno);
+        child_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+    if (!in_namespaces && (r = cj_cgroup_enter_self(a->cgroup_fds, a->n_cgroup_fds)) < 0)
+        child_fail(fd, CJ_STEP_CGROUP, -r, NULL);
+    /* Before the fds are closed and before Landlock would refuse /proc. */
+    if (a->apparmor_profile != NULL && (r = cj_apparmor_onexec(a->proc_fd, a->apparmor_profile)) < 0)
+        child_fail(fd, CJ_STEP_APPARMOR, -r, a->apparmor_profile);
+    if (child_fds(a, &fd) < 0)
+        child_fail(fd, CJ_STEP_FDS, errno, NULL);
+    if (chdir(a->cwd) < 0)
+        child_fail(fd, CJ_STEP_CHDIR, errno, a->cwd);
     /* Limits before the identity change: NPROC is checked against the new
      * uid at setuid and fork time. */
-    int r = cj_rlimits_apply(&a->limits);
-    if (r < 0)
-        child_fail(setup_fd, CJ_STEP_RLIMITS, -r);
+    if ((r = cj_rlimits_apply(&a->limits, a->nproc_rlimit)) < 0)
+        child_fail(fd, CJ_STEP_RLIMITS, -r, NULL);
+    if ((r = cj_caps_lock_down()) < 0)
+        child_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
     if (child_identity(a->uid, a->gid) < 0)
-        child_fail(setup_fd, CJ_STEP_IDENTITY, errno);
+        child_fail(fd, CJ_STEP_IDENTITY, errno, NULL);
+    if ((r = cj_caps_verify_none()) < 0)
+        child_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-        child_fail(setup_fd, CJ_STEP_NO_NEW_PRIVS, errno);
+        child_fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
+    if (a->landlock != NULL && (r = cj_landlock_apply(a->landlock)) < 0)
+        child_fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
+    /* Last: the filter must not stand in the way of the steps above. */
+    if (a->seccomp != NULL && (r = cj_seccomp_apply(a->seccomp)) < 0)
+        child_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
     execve(a->path, a->argv, a->envp);
-    child_fail(setup_fd, CJ_STEP_EXEC, errno);
+    child_fail(fd, CJ_STEP_EXEC, errno, a->path);
+}
+
+/* Closes every fd but the ones the sandbox needs: the init never execs, so
+ * CLOEXEC does not stop it from holding the listener or other executions'
+ * pipes (which would delay their EOF). */
+static int init_fds(const cj_spawn_args *b)
+{
+    unsigned keep[6] = {(unsigned)b->fd_stdin, (unsigned)b->fd_stdout, (unsigned)b->fd_stderr,
+                        (unsigned)b->fd_result, (unsigned)b->fd_setup, (unsigned)b->proc_fd};
+    size_t n = b->proc_fd >= 0 ? 6 : 5;
+    for (size_t i = 1; i < n; i++) /* insertion sort: six numbers */
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            unsigned t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] > from && close_range(from, keep[i] - 1, 0) < 0)
+            return -1;
+        from = keep[i] + 1;
+    }
+    return close_range(from, ~0U, 0);
+}
+
+/* PID 1 of the sandbox's namespaces. */
+static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
+{
+    int fd = args->fd_setup, r;
+    const char *step = NULL;
+    cj_spawn_args copy = *args, *a = &copy;
+    /* Should the service die, the whole namespace goes with this process. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        child_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+    if ((r = cj_cgroup_enter_self(a->cgroup_fds, a->n_cgroup_fds)) < 0)
+        child_fail(fd, CJ_STEP_CGROUP, -r, NULL);
+    a->n_cgroup_fds = 0; /* joined, and about to be closed: the children inherit it */
+    if (init_fds(a) < 0)
+        child_fail(fd, CJ_STEP_FDS, errno, "init"); /* joined: the children inherit it */
+    if ((r = cj_mounts_enter(a->mounts, &step)) < 0)
+        child_fail(fd, CJ_STEP_MOUNTS, -r, step);
+    if (sethostname("codejail", 8) < 0)
+        child_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
+    if ((r = cj_netns_setup()) < 0)
+        child_fail(fd, CJ_STEP_NETWORK, -r, NULL);
+    pid_t child = fork();
+    if (child < 0)
+        child_fail(fd, CJ_STEP_FORK, errno, NULL);
+    if (child == 0)
+        interpreter_main(a, 1);
+    /* Only the interpreter holds the output pipes now: their EOF is its end. */
+    close(a->fd_stdin);
+    close(a->fd_stdout);
+    close(a->fd_stderr);
+    close(a->fd_result);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p < 0) /* cannot happen while the child is ours; report and leave */
+            child_fail(fd, CJ_STEP_FORK, errno, "waitpid");
+        if (p == child) {
+            send_record(fd, CJ_RECORD_STATUS, 0, st, NULL);
+            _exit(0); /* the kernel kills whatever the interpreter left */
+        }
+    }
 }
 
 pid_t cj_spawn(const cj_spawn_args *a, cj_err *err)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    struct clone_args ca = {.exit_signal = SIGCHLD};
+    if (a->mounts != NULL)
+        ca.flags |= CJ_NS_FLAGS;
+    if (a->cgroup_dirfd >= 0) {
+        /* Born inside its cgroup: no window outside it, and no write to
+         * cgroup.procs, which is slow under contention. */
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (unsigned long long)a->cgroup_dirfd;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
     if (pid < 0)
-        return cj_fail(err, errno, "fork");
-    if (pid == 0)
-        child_main(a, parent);
+        return cj_fail(err, errno, "clone3");
+    if (pid == 0) {
+        if (a->mounts != NULL)
+            init_main(a);
+        interpreter_main(a, 0);
+    }
     return pid;
 }

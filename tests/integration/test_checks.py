@@ -252,3 +252,20 @@ def test_multipart_payload_without_upload(service):
     r = requests.post(service.url(EXEC_PATH), files={"payload": (None, json.dumps(GOOD))}, timeout=10)
     assert r.status_code == 200
     assert assert_json_response(r) == {"globals_dict": {"x": 17}}
+
+
+def test_field_name_with_nul_is_not_payload(service):
+    """Field names compare whole: "payload%00x" is another field."""
+    r = requests.post(service.url(EXEC_PATH),
+                      data={"payload\x00x": json.dumps({"code": "x = 1", "globals_dict": {}})}, timeout=10)
+    assert error_of(r, 400) == "Missing 'payload' parameter in POST body"
+
+
+def test_invalid_utf8_in_form_is_replaced(service):
+    """Django decodes form fields with errors='replace': an invalid byte in
+    the payload becomes U+FFFD rather than a parse error."""
+    body = b"payload=" + b"%7B%22code%22%3A%22x%3D%27%FF%27%22%2C%22globals_dict%22%3A%7B%7D%7D"
+    r = requests.post(service.url(EXEC_PATH), data=body,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert assert_json_response(r) == {"globals_dict": {"x": "\ufffd"}}

@@ -118,9 +118,9 @@ def test_client_disconnect_kills_execution(make_service):
 
 
 def test_client_disconnect_while_queued(make_service):
-    """A request still waiting in the queue is dropped when its client leaves;
-    the queue moves on."""
-    svc = make_service({"max_concurrency": 1, "max_queue": 4, "limits": {"REALTIME": 5}})
+    """A request still waiting in the queue is dropped when its client
+    leaves: it never runs."""
+    svc = make_service({"max_concurrency": 1, "max_queue": 4, "limits": {"REALTIME": 5}, "drain_timeout": 1})
     result = {}
 
     def first():
@@ -131,7 +131,7 @@ def test_client_disconnect_while_queued(make_service):
     t.start()
     try:
         assert cjtest.wait_for(svc.sandbox_procs, 5.0)
-        body = form_body({"code": "queued = 1", "globals_dict": {}})
+        body = form_body({"code": "import time\ntime.sleep(4)", "globals_dict": {}})
         s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
         s.sendall(http_post_bytes(svc, body))
         time.sleep(0.2)
@@ -139,6 +139,9 @@ def test_client_disconnect_while_queued(make_service):
     finally:
         t.join(15)
     assert result["first"] == (200, {"globals_dict": {"done": 1}})
+    # Had the abandoned request run, its sandbox would live for 4 s now.
+    time.sleep(0.3)
+    assert not svc.sandbox_procs(), [cjtest.describe(p) for p in svc.sandbox_procs()]
     assert_healthy(svc)
 
 
@@ -309,3 +312,47 @@ def test_keep_alive_after_error_answers(service):
         r = sess.post(service.url(EXEC_PATH),
                       data={"payload": json.dumps({"code": "y = 1", "globals_dict": {}})}, timeout=10)
         assert r.status_code == 200 and r.json() == {"globals_dict": {"y": 1}}
+
+
+# ---- HTTP variants real clients use ---------------------------------------------
+
+def test_http10_request(service):
+    body = form_body({"code": "x = x + 1", "globals_dict": {"x": 1}})
+    req = (f"POST {EXEC_PATH} HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    status, raw = raw_request(service.port, req)
+    assert status == 200, raw[:300]
+    _, content = response_parts(raw)
+    assert json.loads(content) == {"globals_dict": {"x": 2}}
+
+
+def test_expect_100_continue(service):
+    """curl sends larger bodies only after "100 Continue"."""
+    body = form_body({"code": "x = x + 1", "globals_dict": {"x": 1, "pad": "p" * 4096}})
+    s = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+    try:
+        s.sendall(http_post_bytes(service, b"", extra=b"Expect: 100-continue\r\nConnection: close\r\n")
+                  .replace(b"Content-Length: 0", b"Content-Length: %d" % len(body)))
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 100"), first[:200]
+        s.sendall(body)
+        status, raw = cjtest.read_response(s)
+    finally:
+        s.close()
+    assert status == 200, raw[:300]
+    _, content = response_parts(raw)
+    assert json.loads(content) == {"globals_dict": {"x": 2, "pad": "p" * 4096}}
+
+
+def test_query_string_is_ignored(service):
+    r = requests.post(service.url(EXEC_PATH + "?foo=bar"),
+                      data={"payload": json.dumps({"code": "x = 1", "globals_dict": {}})}, timeout=10)
+    assert r.status_code == 200
+    assert assert_json_response(r) == {"globals_dict": {"x": 1}}
+
+
+def test_form_content_type_with_charset(service):
+    r = requests.post(service.url(EXEC_PATH), data=form_body({"code": "x = 'é'", "globals_dict": {}}),
+                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, timeout=10)
+    assert r.status_code == 200
+    assert assert_json_response(r) == {"globals_dict": {"x": "é"}}

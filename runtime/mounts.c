@@ -1,0 +1,143 @@
+#include "mounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RO_BIND_FLAGS (MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+#define TRY(what, expr)        \
+    do {                       \
+        if ((expr) < 0) {      \
+            *step = (what);    \
+            return -errno;     \
+        }                      \
+    } while (0)
+
+/* mkdir -p for a path relative to the new root (cwd); the components are
+ * created in the root's own tmpfs, so nothing on the host changes. */
+static int mkdirs(const char *rel, size_t len)
+{
+    char buf[4096];
+    if (len >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, rel, len);
+    buf[len] = '\0';
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -1;
+        buf[i] = c;
+    }
+    return 0;
+}
+
+/* Creates the mount point for src (a directory or a file) at rel. */
+static int make_target(const char *src, const char *rel)
+{
+    struct stat st;
+    if (stat(src, &st) < 0)
+        return -1;
+    const char *slash = strrchr(rel, '/');
+    if (slash != NULL && mkdirs(rel, (size_t)(slash - rel)) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode))
+        return mkdirs(rel, strlen(rel));
+    int fd = open(rel, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -1;
+    return close(fd);
+}
+
+/* A read-only, nosuid bind of a host path at the same place inside;
+ * non-recursive on purpose: mounts beneath it on the host stay out. */
+static int ro_bind(const char *src, const char *rel, unsigned long extra)
+{
+    if (make_target(src, rel) < 0)
+        return -1;
+    if (mount(src, rel, NULL, MS_BIND, NULL) < 0)
+        return -1;
+    /* Bind flags only take effect on a remount: verify it really is read-only. */
+    return mount(NULL, rel, NULL, RO_BIND_FLAGS | extra, NULL);
+}
+
+static int make_links(const char *const *links)
+{
+    for (size_t i = 0; links != NULL && links[i] != NULL; i++) {
+        const char *eq = strchr(links[i], '=');
+        char name[256];
+        size_t n = eq ? (size_t)(eq - links[i]) : 0;
+        if (eq == NULL || n == 0 || n >= sizeof(name)) {
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(name, links[i], n);
+        name[n] = '\0';
+        if (symlink(eq + 1, name) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int make_dev(void)
+{
+    static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"};
+    for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+        const char *rel = devs[i] + 1;
+        if (make_target(devs[i], rel) < 0 || mount(devs[i], rel, NULL, MS_BIND, NULL) < 0)
+            return -1;
+        /* Writable (/dev/null must be) but no exec and no suid; devices
+         * stay usable because nodev is not set on these four binds. */
+        if (mount(NULL, rel, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cj_mounts_enter(const cj_mount_plan *p, const char **step)
+{
+    /* Nothing we mount may propagate back to the host, nor host mounts in. */
+    TRY("make / private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    /* Keep the execution directory as a detached clone before the new root
+     * hides its path. */
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, p->host_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    TRY("clone the execution directory", tree);
+    TRY("mount the root tmpfs",
+        mount("codejail", p->host_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755"));
+    TRY("enter the new root", chdir(p->host_dir));
+    for (size_t i = 0; p->binds != NULL && p->binds[i] != NULL; i++)
+        TRY("bind an interpreter path", ro_bind(p->binds[i], p->binds[i] + 1, 0));
+    TRY("make root symlinks", make_links(p->links));
+    TRY("make /dev", make_dev());
+    if (p->noexec_so != NULL)
+        /* Not noexec: ld.so maps it executable (running it is what seccomp forbids). */
+        TRY("bind the noexec library", ro_bind(p->noexec_so, CJ_INNER_NOEXEC + 1, 0));
+    const char *inner = p->inner_dir + 1;
+    TRY("make the execution directory", mkdirs(inner, strlen(inner)));
+    TRY("place the execution directory",
+        (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, inner, MOVE_MOUNT_F_EMPTY_PATH));
+    close(tree);
+    TRY("make the execution directory read-only",
+        mount(NULL, inner, NULL, RO_BIND_FLAGS | MS_NOEXEC, NULL));
+    /* tmp/ is a tmpfs of its own: its size caps what the code can write in
+     * all (FSIZE caps one file), the memory is charged to the execution's
+     * cgroup, and it vanishes with the namespace. */
+    TRY("mount tmp/", mount("codejail-tmp", p->inner_tmp + 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                            p->tmp_options));
+    /* pivot_root(".", ".") stacks the old root under the new one; detaching
+     * it leaves no path back to the host. */
+    TRY("pivot_root", (int)syscall(SYS_pivot_root, ".", "."));
+    TRY("detach the host root", umount2(".", MNT_DETACH));
+    TRY("chdir /", chdir("/"));
+    TRY("make the root read-only", mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* The sandbox's filesystem: a fresh read-only tmpfs root holding only
+ * read-only binds of what the interpreter needs, the execution directory at
+ * /tmp/codejail-XXXXXX (read-only) with a size-capped tmpfs as its tmp/,
+ * and /dev/null, /dev/zero, /dev/urandom.  No host /proc, /sys, /etc (but
+ * what is listed), /home or other executions' directories exist in it. */
+#ifndef CJ_MOUNTS_H
+#define CJ_MOUNTS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct cj_mount_plan {
+    const char *host_dir;    /* the execution directory on the host */
+    const char *inner_dir;   /* where it appears: /tmp/codejail-XXXXXX */
+    const char *inner_tmp;   /* inner_dir + "/tmp" */
+    const char *const *binds; /* host paths bound read-only at the same path */
+    const char *const *links; /* NAME=TARGET symlinks at the root (merged /usr: lib -> usr/lib) */
+    const char *noexec_so;   /* host path of codejail-noexec.so, or NULL */
+    const char *tmp_options; /* tmpfs options for tmp/: "size=...,mode=0700,uid=...,gid=..." */
+} cj_mount_plan;
+
+/* Where the noexec library appears inside. */
+#define CJ_INNER_NOEXEC "/.codejail/noexec.so"
+
+/* Child side, in a fresh mount namespace, as root: builds the root and
+ * pivots into it.  Only system calls.  Returns 0 or -errno; *step names
+ * the failing operation for the log. */
+int cj_mounts_enter(const cj_mount_plan *p, const char **step);
+
+#endif

@@ -1,0 +1,160 @@
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apparmor.h"
+#include "cgroup.h"
+#include "landlock.h"
+#include "cj_seccomp.h"
+
+#define MAX_BINDS 16
+
+static void add(char **list, size_t *n, const char *path)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(list[i], path) == 0)
+            return;
+    if (*n + 1 < MAX_BINDS && (list[*n] = strdup(path)) != NULL)
+        (*n)++;
+}
+
+/* What the interpreter needs from the host: /usr (merged-/usr Debian puts the
+ * interpreter, the dynamic loader and every library there), its own prefix
+ * when it lives elsewhere (a virtualenv), the loader's cache, and
+ * /etc/alternatives (Debian's BLAS/LAPACK, used by numpy, resolve through
+ * it).  Top-level /lib-style paths become the same symlinks as on the host,
+ * or binds where they are real directories. */
+static int plan_binds(cj_sandbox_env *env, const char *python_bin, cj_err *err)
+{
+    char **binds = calloc(MAX_BINDS, sizeof(char *));
+    char **links = calloc(MAX_BINDS, sizeof(char *));
+    size_t nb = 0, nl = 0;
+    if (binds == NULL || links == NULL) {
+        free(binds);
+        free(links);
+        return cj_fail(err, ENOMEM, "plan binds");
+    }
+    env->binds = (const char *const *)binds;
+    env->links = (const char *const *)links;
+    add(binds, &nb, "/usr");
+    char real[PATH_MAX];
+    if (realpath(python_bin, real) == NULL)
+        return cj_fail(err, errno, "python_bin %s", python_bin);
+    /* prefix = dirname(dirname(real)): /opt/venv/bin/python -> /opt/venv */
+    char *s = strrchr(real, '/');
+    if (s != NULL && s != real) {
+        *s = '\0';
+        s = strrchr(real, '/');
+        if (s != NULL && s != real) {
+            *s = '\0';
+            if (strncmp(real, "/usr/", 5) != 0 && strcmp(real, "/usr") != 0)
+                add(binds, &nb, real);
+        }
+    }
+    static const char *const optional[] = {"/etc/ld.so.cache", "/etc/alternatives"};
+    for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+        if (access(optional[i], F_OK) == 0)
+            add(binds, &nb, optional[i]);
+    static const char *const tops[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+    for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+        struct stat st;
+        if (lstat(tops[i], &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            add(binds, &nb, tops[i]);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX], entry[PATH_MAX + 16];
+            ssize_t n = readlink(tops[i], target, sizeof(target) - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            snprintf(entry, sizeof(entry), "%s=%s", tops[i] + 1, target);
+            add(links, &nl, entry);
+        }
+    }
+    return 0;
+}
+
+static int layer_check(const char *name, enum cj_policy_mode mode, int available, const char *why, cj_err *err)
+{
+    if (mode == CJ_POLICY_REQUIRED && !available)
+        return cj_fail(err, 0, "%s: required by the configuration, but %s (set '%s: off' or "
+                               "'if-available' to run without it)", name, why, name);
+    return 0;
+}
+
+int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
+{
+    env->namespaces = o->namespaces;
+    env->host_proc_fd = -1;
+    env->tmp_bytes = o->tmp_bytes;
+    if (plan_binds(env, o->python_bin, err) < 0)
+        return -1;
+
+    int abi = cj_landlock_abi();
+    if (layer_check("landlock", o->landlock, abi > 0, "this kernel has no Landlock", err) < 0)
+        return -1;
+    env->landlock = o->landlock != CJ_POLICY_OFF && abi > 0;
+
+    if (o->seccomp != CJ_POLICY_OFF) {
+        if (access(o->noexec_so, R_OK) < 0)
+            return cj_fail(err, errno, "seccomp: %s", o->noexec_so);
+        cj_seccomp *sc = calloc(1, sizeof(*sc));
+        if (sc == NULL)
+            return cj_fail(err, ENOMEM, "seccomp");
+        env->seccomp = sc;
+        if (cj_seccomp_build_stage1(sc, err) < 0)
+            return cj_wrap(err, "seccomp");
+        env->noexec_so = o->noexec_so;
+    }
+
+    int aa = cj_apparmor_enabled();
+    if (layer_check("apparmor", o->apparmor, aa, "AppArmor is not enabled on this host", err) < 0)
+        return -1;
+    if (o->apparmor != CJ_POLICY_OFF && aa) {
+        env->host_proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (env->host_proc_fd < 0)
+            return cj_fail(err, errno, "apparmor: open /proc");
+        env->apparmor_profile = o->apparmor_profile;
+    }
+
+    if (o->cgroup_parent != NULL && o->cgroup_parent[0] != '\0') {
+        if (cj_cgroups_init(&env->cgroups, o->cgroup_parent, err) < 0)
+            return cj_wrap(err, "cgroup_parent '%s'", o->cgroup_parent);
+    }
+    fprintf(stderr,
+            "codejail-server: confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, "
+            "cgroups %s\n",
+            env->namespaces ? "on" : "OFF", env->landlock ? "on" : "OFF", abi, env->seccomp ? "on" : "OFF",
+            env->apparmor_profile ? env->apparmor_profile : "OFF",
+            env->cgroups ? (cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1") : "OFF");
+    return 0;
+}
+
+void cj_policy_free(cj_sandbox_env *env)
+{
+    char **lists[2] = {(char **)env->binds, (char **)env->links};
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; lists[l] != NULL && lists[l][i] != NULL; i++)
+            free(lists[l][i]);
+        free(lists[l]);
+    }
+    env->binds = env->links = NULL;
+    if (env->seccomp != NULL) {
+        cj_seccomp_free((cj_seccomp *)env->seccomp);
+        free((cj_seccomp *)env->seccomp);
+        env->seccomp = NULL;
+    }
+    if (env->host_proc_fd >= 0)
+        close(env->host_proc_fd);
+    env->host_proc_fd = -1;
+    cj_cgroups_free(env->cgroups);
+    env->cgroups = NULL;
+}

@@ -1,0 +1,27 @@
+/* The confinement the service applies to every execution, resolved and
+ * checked once at startup.  A layer the configuration requires but the host
+ * lacks is an error here, never a silent downgrade. */
+#ifndef CJ_POLICY_H
+#define CJ_POLICY_H
+
+#include "error.h"
+#include "sandbox.h"
+
+enum cj_policy_mode { CJ_POLICY_OFF = 0, CJ_POLICY_IF_AVAILABLE = 1, CJ_POLICY_REQUIRED = 2 };
+
+typedef struct cj_policy_opts {
+    const char *python_bin;
+    int namespaces;
+    enum cj_policy_mode landlock, seccomp, apparmor;
+    const char *apparmor_profile;
+    const char *cgroup_parent; /* "" = no cgroups */
+    const char *noexec_so;     /* path of codejail-noexec.so */
+    long long tmp_bytes;
+} cj_policy_opts;
+
+/* Fills the confinement members of env (the caller sets the rest).  Logs one
+ * line per layer saying what is in force. */
+int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err);
+void cj_policy_free(cj_sandbox_env *env);
+
+#endif

@@ -1,0 +1,464 @@
+/* Unit tests for runtime/seccomp.c (stage 1) and runtime/noexec.c (stage 2)
+ * against the real kernel.  Stage 1 is built once in this process, as the
+ * server does; every probe runs in a forked child that applies it and
+ * reports the errno it saw as its exit status (0: the call succeeded), so
+ * one failing rule does not hide the others.  Where the kernel would answer
+ * differently without the filter (ENOENT, EFAULT, success...), the probe is
+ * written so: a pass then proves the filter, not a missing privilege.
+ *
+ * argv[1] is the path of codejail-noexec.so; without it the stage-2 checks
+ * fail rather than skip.  Children leave with _exit so that sanitizer exit
+ * hooks (LeakSanitizer uses ptrace and clone) never run under the filter.
+ *
+ * <spawn.h> and libseccomp's <seccomp.h> are shadowed by runtime/'s own
+ * headers on this target's -I path, so posix_spawn is exercised from Python
+ * and the one extra filter below is written in BPF. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cj_seccomp.h"
+
+#define APPLY_FAILED 200 /* exit status: the filter could not be applied */
+#define X32_BIT 0x40000000L
+
+extern char **environ;
+
+/* A probe runs in the child after the filter; it returns 0 if the call
+ * succeeded, else the errno it failed with. */
+typedef int (*probe_fn)(void);
+
+#define ERRNO_OF(call) ((call) < 0 ? errno : 0)
+
+/* Forks, applies s (unless NULL) and runs probe.  Returns the wait status. */
+static int run(const cj_seccomp *s, probe_fn probe)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (s != NULL && cj_seccomp_apply(s) != 0)
+            _exit(APPLY_FAILED);
+        _exit(probe());
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return st;
+}
+
+/* True if the probe under s failed with exactly want (0: succeeded). */
+static int gives(const cj_seccomp *s, probe_fn probe, int want)
+{
+    int st = run(s, probe);
+    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == want)
+        return 1;
+    if (st != -1 && WIFEXITED(st))
+        fprintf(stderr, "  probe exited %d (%s), want %d\n", WEXITSTATUS(st), strerror(WEXITSTATUS(st)), want);
+    else if (st != -1 && WIFSIGNALED(st))
+        fprintf(stderr, "  probe killed by signal %d, want exit %d\n", WTERMSIG(st), want);
+    return 0;
+}
+
+static int killed_by(const cj_seccomp *s, probe_fn probe, int sig)
+{
+    int st = run(s, probe);
+    return st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == sig;
+}
+
+static int sock(int domain, int type, int proto)
+{
+    int fd = socket(domain, type | SOCK_CLOEXEC, proto);
+    return fd < 0 ? errno : (close(fd), 0);
+}
+static int p_inet(void) { return sock(AF_INET, SOCK_STREAM, 0); }
+static int p_inet6(void) { return sock(AF_INET6, SOCK_DGRAM, 0); }
+static int p_netlink(void) { return sock(AF_NETLINK, SOCK_RAW, 0); }
+static int p_packet(void) { return sock(AF_PACKET, SOCK_RAW, 0); }
+static int p_unix(void) { return sock(AF_UNIX, SOCK_STREAM, 0); }
+/* AF_UNIX with junk in the upper half, which the kernel would drop. */
+static int p_unix_hi(void) { return ERRNO_OF(syscall(SYS_socket, (1L << 32) | AF_UNIX, SOCK_STREAM, 0)); }
+static int p_pair_unix(void)
+{
+    int sv[2];
+    return socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 ? errno : (close(sv[0]), close(sv[1]), 0);
+}
+static int p_pair_inet(void)
+{
+    int sv[2];
+    return ERRNO_OF(socketpair(AF_INET, SOCK_STREAM, 0, sv)); /* EOPNOTSUPP unfiltered */
+}
+
+static int p_unshare_user(void) { return ERRNO_OF(unshare(CLONE_NEWUSER)); }
+static int p_unshare_none(void) { return ERRNO_OF(unshare(0)); } /* succeeds unfiltered */
+
+static int raw_clone(unsigned long flags)
+{
+    long r = syscall(SYS_clone, flags | SIGCHLD, 0L, 0L, 0L, 0L);
+    if (r == 0)
+        _exit(0); /* only reached if the rule failed */
+    if (r < 0)
+        return errno;
+    waitpid((pid_t)r, NULL, 0);
+    return 0;
+}
+static int p_clone_newns(void) { return raw_clone(CLONE_NEWNS); }
+static int p_clone_newnet(void) { return raw_clone(CLONE_NEWNET | CLONE_FILES); }
+static int p_clone_plain(void) { return raw_clone(0); }
+
+static int p_clone3(void)
+{
+    struct clone_args ca;
+    memset(&ca, 0, sizeof(ca));
+    ca.exit_signal = SIGCHLD;
+    long r = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (r == 0)
+        _exit(0);
+    if (r < 0)
+        return errno;
+    waitpid((pid_t)r, NULL, 0);
+    return 0;
+}
+
+static int p_fork(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(7);
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return errno;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : 99;
+}
+
+static void *thread_main(void *arg) { return arg; }
+static int p_thread(void)
+{
+    pthread_t t;
+    void *got = NULL;
+    int rc = pthread_create(&t, NULL, thread_main, (void *)&got);
+    if (rc != 0)
+        return rc;
+    pthread_join(t, &got);
+    return got == (void *)&got ? 0 : 99;
+}
+
+static int p_execve_true(void)
+{
+    char *argv[] = {"true", NULL};
+    execve("/usr/bin/true", argv, environ);
+    return errno;
+}
+
+static int p_mount(void) { return ERRNO_OF(mount("none", "/nonexistent-cj", "tmpfs", 0, NULL)); }
+static int p_umount(void) { return ERRNO_OF(umount2("/nonexistent-cj", 0)); }
+static int p_chroot(void) { return ERRNO_OF(chroot("/")); }
+static int p_ptrace(void) { return ERRNO_OF(ptrace(PTRACE_TRACEME, 0, NULL, NULL)); }
+static int p_bpf(void) { return ERRNO_OF(syscall(SYS_bpf, -1, NULL, 0)); }
+static int p_keyctl(void) { return ERRNO_OF(syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0)); }
+static int p_io_uring(void) { return ERRNO_OF(syscall(SYS_io_uring_setup, 1, NULL)); } /* EFAULT */
+static int p_perf(void) { return ERRNO_OF(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0)); }
+static int p_userfaultfd(void) { return ERRNO_OF(syscall(SYS_userfaultfd, O_CLOEXEC)); }
+static int p_vm_readv(void) { return ERRNO_OF(process_vm_readv(getpid(), NULL, 0, NULL, 0, 0)); }
+static int p_open_by_handle(void) { return ERRNO_OF(syscall(SYS_open_by_handle_at, -1, NULL, 0)); }
+static int p_pers_query(void) { return ERRNO_OF(personality(0xffffffff)); }
+static int p_pers_set(void) { return ERRNO_OF(personality(ADDR_NO_RANDOMIZE)); }
+/* On a pipe (not a tty) these are ENOTTY unfiltered. */
+static int tiocsti(unsigned long cmd)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return 99;
+    char c = 'x';
+    int r = ERRNO_OF(ioctl(p[0], cmd, &c));
+    close(p[0]);
+    close(p[1]);
+    return r;
+}
+static int p_tiocsti(void) { return tiocsti(TIOCSTI); }
+static int p_tiocsti_hi(void) { return tiocsti((1UL << 32) | TIOCSTI); }
+static int p_landlock(void)
+{
+    /* Allowed: the answer is the ABI version, or the kernel's own error. */
+    long r = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
+    return r >= 1 || errno == EOPNOTSUPP || errno == ENOSYS ? 0 : errno;
+}
+static int p_seccomp(void)
+{
+    uint32_t action = SECCOMP_RET_ALLOW;
+    return ERRNO_OF(syscall(SYS_seccomp, 2 /* GET_ACTION_AVAIL */, 0, &action));
+}
+static int p_getpid(void) { return getpid() > 0 ? 0 : 99; }
+static int p_x32_getpid(void)
+{
+    syscall(X32_BIT | SYS_getpid);
+    return 0;
+}
+
+#ifdef __x86_64__
+/* getpid through the i386 ABI (int $0x80, number 20): a different syscall
+ * table, and a filter keyed on x86_64 numbers would misread it. */
+static int p_int80(void)
+{
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "r8", "r9", "r10", "r11", "cc", "memory");
+    return ret == getpid() ? 0 : 99;
+}
+#endif
+
+/* Stage 2 alone: the .so loaded into this process (its constructor runs at
+ * dlopen), then the probe.  Returns the wait status. */
+static int run_noexec(const char *so, probe_fn probe)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (dlopen(so, RTLD_NOW) == NULL)
+            _exit(APPLY_FAILED);
+        _exit(probe());
+    }
+    int st;
+    return waitpid(pid, &st, 0) < 0 ? -1 : st;
+}
+static int p_execveat_true(void)
+{
+    char *argv[] = {"true", NULL};
+    int fd = open("/usr/bin/true", O_PATH | O_CLOEXEC);
+    syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+    return errno;
+}
+static int p_x32_execve(void)
+{
+    char *argv[] = {"true", NULL};
+    syscall(X32_BIT | 520 /* x32 execve */, "/usr/bin/true", argv, environ);
+    return errno;
+}
+
+/* Under stage 1 alone, what the interpreter and numeric libraries do must
+ * keep working: threads and the process APIs built on clone3 with a clone
+ * fallback (posix_spawn, subprocess's vfork), and AF_UNIX socketpairs. */
+static const char py_works[] =
+    "import os, socket, subprocess, threading\n"
+    "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+    "_, st = os.waitpid(os.posix_spawn('/usr/bin/true', ['true'], {}), 0)\n"
+    "assert st == 0, st\n"
+    "assert subprocess.run(['/usr/bin/true']).returncode == 0\n"
+    "a, b = socket.socketpair(); a.send(b'x'); assert b.recv(1) == b'x'\n"
+    "try:\n"
+    "    socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+    "    print('CJ-INET-ALLOWED')\n"
+    "except PermissionError:\n"
+    "    print('CJ-STAGE1-OK')\n";
+
+/* Python code for the end-to-end test: each way to run a program must
+ * raise PermissionError.  The fexecve path is glibc's execveat. */
+static const char py_denied[] =
+    "import os, subprocess, sys\n"
+    "def denied(f):\n"
+    "    try:\n"
+    "        f()\n"
+    "    except PermissionError:\n"
+    "        return True\n"
+    "    return False\n"
+    "tries = [\n"
+    "    lambda: os.execv('/usr/bin/true', ['true']),\n"
+    "    lambda: os.execv(sys.executable, [sys.executable, '-c', 'pass']),\n"
+    "    lambda: os.execve(os.open('/usr/bin/true', os.O_RDONLY), ['true'], {}),\n"
+    "    lambda: os.waitpid(os.posix_spawn('/usr/bin/true', ['true'], {}), 0),\n"
+    "    lambda: subprocess.run(['/usr/bin/true']),\n"
+    "    lambda: subprocess.run('true', shell=True),\n"
+    "]\n"
+    "results = [denied(f) for f in tries]\n"
+    "print('CJ-ALL-EXEC-DENIED' if all(results) else 'CJ-EXEC-ALLOWED %r' % results)\n";
+
+/* Makes seccomp() itself fail with EPERM, to see the .so fail closed. */
+static int deny_seccomp_syscall(void)
+{
+    struct sock_filter insns[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(insns) / sizeof(insns[0]), .filter = insns};
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0L, 0L);
+}
+
+/* Runs python3 (with the .so preloaded unless so is NULL) after the filter s
+ * and, if break_seccomp, one that refuses seccomp(); captures its stdout and
+ * stderr. */
+static int run_python(const cj_seccomp *s, const char *so, int break_seccomp, const char *code, char *out,
+                      size_t outsz)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+            _exit(APPLY_FAILED);
+        if (s != NULL && cj_seccomp_apply(s) != 0)
+            _exit(APPLY_FAILED);
+        if (break_seccomp && deny_seccomp_syscall() != 0)
+            _exit(APPLY_FAILED);
+        char preload[4096];
+        snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", so ? so : "");
+        char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", so ? preload : NULL, NULL};
+        char *argv[] = {"python3", "-I", "-S", "-c", (char *)code, NULL};
+        execve("/usr/bin/python3", argv, envp);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < outsz && ((r = read(p[0], out + n, outsz - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            n += (size_t)r;
+    out[n] = '\0';
+    close(p[0]);
+    int st;
+    return waitpid(pid, &st, 0) < 0 ? -1 : st;
+}
+
+int main(int argc, char **argv)
+{
+    CHECK_INIT;
+    cj_err err = {0};
+    cj_seccomp s1;
+    if (cj_seccomp_build_stage1(&s1, &err) != 0) {
+        fprintf(stderr, "build_stage1: %s\n", err.msg);
+        CHECK(0);
+        return CHECK_DONE();
+    }
+    CHECK(s1.prog.len > 10 && s1.prog.filter != NULL);
+
+    /* Sockets: only AF_UNIX. */
+    CHECK(gives(&s1, p_inet, EACCES));
+    CHECK(gives(&s1, p_inet6, EACCES));
+    CHECK(gives(&s1, p_netlink, EACCES));
+    CHECK(gives(&s1, p_packet, EACCES));
+    CHECK(gives(&s1, p_unix_hi, EACCES));
+    CHECK(gives(&s1, p_pair_inet, EACCES));
+    CHECK(gives(&s1, p_unix, 0));
+    CHECK(gives(&s1, p_pair_unix, 0));
+
+    /* Namespaces, by unshare and by clone flags; clone3 falls back. */
+    CHECK(gives(&s1, p_unshare_user, EPERM));
+    CHECK(gives(&s1, p_unshare_none, EPERM));
+    CHECK(gives(&s1, p_clone_newns, EPERM));
+    CHECK(gives(&s1, p_clone_newnet, EPERM));
+    CHECK(gives(&s1, p_clone3, ENOSYS));
+    CHECK(gives(&s1, p_clone_plain, 0));
+    CHECK(gives(&s1, p_fork, 0));
+    CHECK(gives(&s1, p_thread, 0));
+
+    CHECK(gives(&s1, p_mount, EPERM));
+    CHECK(gives(&s1, p_umount, EPERM));
+    CHECK(gives(&s1, p_chroot, EPERM));
+    CHECK(gives(&s1, p_ptrace, EPERM));
+    CHECK(gives(&s1, p_bpf, EPERM));
+    CHECK(gives(&s1, p_keyctl, EPERM));
+    CHECK(gives(&s1, p_io_uring, EPERM));
+    CHECK(gives(&s1, p_perf, EPERM));
+    CHECK(gives(&s1, p_userfaultfd, EPERM));
+    CHECK(gives(&s1, p_vm_readv, EPERM));
+    CHECK(gives(&s1, p_open_by_handle, EPERM));
+    CHECK(gives(&s1, p_pers_query, 0));
+    CHECK(gives(&s1, p_pers_set, EPERM));
+    CHECK(gives(&s1, p_tiocsti, EPERM));
+    CHECK(gives(&s1, p_tiocsti_hi, EPERM));
+    CHECK(gives(&s1, p_landlock, 0));
+    CHECK(gives(&s1, p_seccomp, 0));
+    CHECK(gives(&s1, p_getpid, 0));
+    CHECK(gives(&s1, p_execve_true, 0)); /* exit 0 of /usr/bin/true */
+
+    /* Other ABIs are killed, whatever the call. */
+    CHECK(killed_by(&s1, p_x32_getpid, SIGSYS));
+#ifdef __x86_64__
+    /* Without the filter int $0x80 must work, or the kernel was built
+     * without ia32 emulation and SIGSYS cannot be told from SIGSEGV. */
+    if (gives(NULL, p_int80, 0))
+        CHECK(killed_by(&s1, p_int80, SIGSYS));
+    else
+        fprintf(stderr, "note: no ia32 emulation; int $0x80 check not meaningful\n");
+#endif
+
+    /* The API's edges. */
+    cj_seccomp empty = {{0, NULL}};
+    CHECK(cj_seccomp_apply(&empty) == -EINVAL);
+    CHECK(cj_seccomp_apply(NULL) == -EINVAL);
+    cj_seccomp s1b;
+    CHECK(cj_seccomp_build_stage1(&s1b, &err) == 0 && s1b.prog.len == s1.prog.len &&
+          memcmp(s1b.prog.filter, s1.prog.filter, s1.prog.len * sizeof(struct sock_filter)) == 0);
+    cj_seccomp_free(&s1b);
+    CHECK(s1b.prog.filter == NULL && s1b.prog.len == 0);
+    cj_seccomp_free(&s1b);
+
+    char out[4096];
+    int st = run_python(&s1, NULL, 0, py_works, out, sizeof(out));
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strstr(out, "CJ-STAGE1-OK\n") != NULL);
+
+    /* Stage 2. */
+    const char *so = argc > 1 ? argv[1] : NULL;
+    if (so == NULL || access(so, R_OK) != 0) {
+        fprintf(stderr, "usage: %s PATH/codejail-noexec.so (missing or unreadable: %s)\n", argv[0],
+                so ? so : "(none)");
+        CHECK(0);
+    } else {
+        st = run_noexec(so, p_execve_true);
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == EACCES);
+        st = run_noexec(so, p_execveat_true);
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == EACCES);
+        st = run_noexec(so, p_fork);
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#ifdef __x86_64__
+        st = run_noexec(so, p_x32_execve);
+        CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+#endif
+
+        st = run_python(&s1, so, 0, py_denied, out, sizeof(out));
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(strstr(out, "CJ-ALL-EXEC-DENIED\n") != NULL);
+        if (strstr(out, "CJ-ALL-EXEC-DENIED\n") == NULL)
+            fprintf(stderr, "  python printed: %s\n", out);
+
+        /* Fail closed: if the filter cannot be installed, the interpreter
+         * never reaches its main(). */
+        st = run_python(&s1, so, 1, "print('CJ-RAN')", out, sizeof(out));
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 126);
+        CHECK(strstr(out, "CJ-RAN") == NULL);
+        CHECK(strstr(out, "codejail-noexec: cannot install the exec filter") != NULL);
+    }
+
+    cj_seccomp_free(&s1);
+    return CHECK_DONE();
+}
