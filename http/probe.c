@@ -6,17 +6,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyrepr.h"
 #include "server.h"
 
 struct check {
     const char *name;
-    const char *code;    /* a JSON string token */
-    const char *globals; /* a JSON object */
-    const char *want;    /* the exact result the wrapper must print */
+    const char *layers; /* what stops it, named in the log when it fails */
+    const char *code;   /* Python that sets r */
+    const char *globals;
+    const char *want; /* the exact result the wrapper must print */
 };
 
+/* Each escape attempt sets r = 'denied' only when it failed the way the
+ * contract says; anything else (it worked, or failed oddly) shows in r. */
+#define DENIED "{\"r\": \"denied\"}"
+#define TRY(attempt, errors)                                                       \
+    "import os, sys\ntry:\n    " attempt "\n    r = 'ALLOWED'\nexcept " errors   \
+    ":\n    r = 'denied'\nexcept BaseException as e:\n    r = repr(e)\n"
+
 static const struct check CHECKS[] = {
-    {"functionality", "\"x = x + 1\"", "{\"x\": 16}", "{\"x\": 17}"},
+    {"functionality", "the interpreter", "x = x + 1", "{\"x\": 16}", "{\"x\": 17}"},
+    {"list /", "landlock, mount namespace", TRY("os.listdir('/')", "PermissionError"), "{}", DENIED},
+    {"read /etc/passwd", "mount namespace, landlock",
+     TRY("open('/etc/passwd').read()", "(PermissionError, FileNotFoundError)"), "{}", DENIED},
+    {"read /proc/1/environ", "mount namespace, pid namespace, landlock",
+     TRY("open('/proc/1/environ').read()", "(PermissionError, FileNotFoundError)"), "{}", DENIED},
+    {"write outside tmp/", "read-only mounts, landlock",
+     TRY("open('escape', 'w').write('x')", "(PermissionError, OSError)"), "{}", DENIED},
+    {"run a program", "seccomp (noexec), landlock",
+     TRY("os.execv(sys.executable, [sys.executable, '-c', 'pass'])", "PermissionError"), "{}", DENIED},
+    {"AF_INET socket", "seccomp",
+     TRY("__import__('socket').socket(__import__('socket').AF_INET)", "PermissionError"), "{}", DENIED},
+    {"reach the network", "network namespace, seccomp",
+     TRY("__import__('socket').create_connection(('1.1.1.1', 53), timeout=1)",
+         "(PermissionError, OSError)"),
+     "{}", DENIED},
+    {"unshare", "seccomp, capabilities",
+     "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+     "r = 'denied' if libc.unshare(0x00020000) == -1 and ctypes.get_errno() == 1 else 'ALLOWED'\n",
+     "{}", DENIED},
+    {"ptrace", "seccomp",
+     "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+     "r = 'denied' if libc.ptrace(0, 0, 0, 0) == -1 and ctypes.get_errno() == 1 else 'ALLOWED'\n",
+     "{}", DENIED},
+    {"fork past NPROC", "cgroup pids, rlimits",
+     "import os, time\ndef attempt():\n    for _ in range(200):\n        if os.fork() == 0:\n"
+     "            time.sleep(2)\n            os._exit(0)\n"
+     "try:\n    attempt()\n    r = 'ALLOWED'\nexcept BlockingIOError:\n    r = 'denied'\n",
+     "{}", DENIED},
 };
 #define N_CHECKS (sizeof(CHECKS) / sizeof(CHECKS[0]))
 
@@ -51,7 +88,11 @@ static void on_done(void *owner, const cj_job_result *r)
         snprintf(why, sizeof(why), "ok");
     else
         describe(r, why, sizeof(why));
-    fprintf(stderr, "codejail-server: startup check '%s' %s: %s\n", c->name, ok ? "passed" : "failed", why);
+    if (ok)
+        fprintf(stderr, "codejail-server: startup check '%s' passed: %s\n", c->name, why);
+    else
+        fprintf(stderr, "codejail-server: startup check '%s' failed: %s (layers meant to stop it: %s)\n",
+                c->name, why, c->layers);
     p->failed |= !ok;
     p->next++;
     run_next(p);
@@ -66,14 +107,16 @@ static void run_next(struct cj_probe *p)
         return;
     }
     const struct check *c = &CHECKS[p->next];
-    size_t clen = strlen(c->code), glen = strlen(c->globals);
+    size_t clen = strlen(c->code), qlen = cj_json_quote(c->code, clen, NULL, 0), glen = strlen(c->globals);
     cj_job_input in = {.limits = p->srv->cfg->limits, .slug = "startup-probe"};
-    in.input = malloc(clen + glen + 4);
+    in.input = malloc(qlen + glen + 4);
     if (in.input == NULL) {
         p->srv->probe = CJ_PROBE_FAILED;
         return;
     }
-    in.input_len = (size_t)sprintf(in.input, "[%s,%s]", c->code, c->globals);
+    in.input[0] = '[';
+    cj_json_quote(c->code, clen, in.input + 1, qlen + 1);
+    in.input_len = 1 + qlen + (size_t)sprintf(in.input + 1 + qlen, ",%s]", c->globals);
     p->job = cj_executor_submit(p->srv->ex, &in, on_done, p);
     if (p->job == NULL) {
         fprintf(stderr, "codejail-server: startup check '%s' failed: could not queue it\n", c->name);

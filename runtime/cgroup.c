@@ -373,11 +373,6 @@ static int set_verified(const cj_cgroup *cg, int ctl, const char *file, const ch
     return 0;
 }
 
-static int file_exists(const cj_cgroup *cg, int ctl, const char *file)
-{
-    return faccessat(cg->fd[cg->ctl[ctl]], file, F_OK, 0) == 0;
-}
-
 static void fmt_limit(char *buf, size_t size, long long v, const char *none)
 {
     if (v > 0)
@@ -404,7 +399,7 @@ static int set_limits(const cj_cgroup *cg, const cj_cgroup_limits *lim, long lon
      * swap, so equal to the memory limit means none; it must stay >= the
      * memory limit, hence set after it.  No file: no swap accounting. */
     const char *swap = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
-    if (file_exists(cg, CTL_MEMORY, swap) &&
+    if (faccessat(cg->fd[cg->ctl[CTL_MEMORY]], swap, F_OK, 0) == 0 &&
         set_verified(cg, CTL_MEMORY, swap, v2 ? "0" : val, v2 ? "0" : want, err) < 0)
         return -1;
     fmt_limit(val, sizeof(val), lim->pids, "max");
@@ -490,8 +485,9 @@ size_t cj_cgroup_procs_fds(const cj_cgroup *cg, const int **fds)
     return cg->nprocs;
 }
 
-/* Between fork and exec: only write(2), no allocation, no stdio.  v1 reads
- * "0" as the writing process itself. */
+/* Between fork and exec: only write(2), no allocation, no stdio.  "0" means
+ * the writing process, so no pid is formatted or translated across a new pid
+ * namespace. */
 int cj_cgroup_enter_self(const int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

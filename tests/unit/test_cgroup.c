@@ -232,7 +232,33 @@ static void body_forks(const ctx *c)
     _exit(e == EAGAIN ? n : 99);
 }
 
-static void body_membership(const ctx *c);
+/* /proc/self/cgroup lists "id:controllers:path"; memory, pids and cpu (when
+ * there) must all show our cgroup (v2: the single "0::path" line). */
+static void body_membership(const ctx *c)
+{
+    char want[200], line[512];
+    snprintf(want, sizeof(want), "/%s/lim", c->parent);
+    int mem = 0, pids = 0, cpu = c->l.cpu[0] == '\0';
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char *ctls = strchr(line, ':'), *path = ctls ? strchr(ctls + 1, ':') : NULL;
+        if (path == NULL)
+            continue;
+        *path++ = '\0';
+        ctls++;
+        int here = strcmp(path, want) == 0;
+        if (c->l.v2 && ctls[0] == '\0')
+            mem = pids = cpu = here;
+        if (!c->l.v2 && has_token(ctls, "memory", ","))
+            mem = here;
+        if (!c->l.v2 && has_token(ctls, "pids", ","))
+            pids = here;
+        if (!c->l.v2 && c->l.cpu[0] != '\0' && has_token(ctls, "cpu", ","))
+            cpu = here;
+    }
+    _exit(mem && pids && cpu ? 0 : 1);
+}
 
 static void body_memory(const ctx *c)
 {
@@ -350,11 +376,14 @@ int main(void)
      * kernel counts late) */
     st = wait_status(spawn_in(cg, body_forks, &c));
     CHECK(WIFEXITED(st) && (WEXITSTATUS(st) == 4 || WEXITSTATUS(st) == 5));
-    printf("pids.max 5: the child's forks that succeeded: %d (status %#x)\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+    printf("pids.max 5: forks that succeeded in the child: %d (status %#x)\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+           st);
 
     /* --- memory 64 MiB: touching 200 MiB gets the OOM killer */
     char oc[256] = "";
-    int v1_counts = !c.l.v2 && read_str(cgfile(p, sizeof(p), c.l.mem, rel, "memory.oom_control"), oc, sizeof(oc)) == 0 &&
+    /* v1 kernels before 4.13 have no oom_kill line in memory.oom_control */
+    int v1_counts = !c.l.v2 &&
+                    read_str(cgfile(p, sizeof(p), c.l.mem, rel, "memory.oom_control"), oc, sizeof(oc)) == 0 &&
                     strstr(oc, "oom_kill ") != NULL;
     CHECK(cj_cgroup_oom_kills(cg) == (c.l.v2 || v1_counts ? 0 : -1));
     st = wait_status(spawn_in(cg, body_memory, &c));
@@ -371,10 +400,15 @@ int main(void)
     CHECK(cj_cgroup_create(cgs, "none", &none, &cg, &e) == 0);
     snprintf(rel, sizeof(rel), "%s/none", c.parent);
     CHECK(check_file(c.l.pids, rel, "pids.max", "max"));
-    if (c.l.v2)
+    char big[32] = "";
+    if (c.l.v2) {
         CHECK(check_file(c.l.mem, rel, "memory.max", "max"));
-    else if (c.l.cpu[0])
-        CHECK(check_file(c.l.cpu, rel, "cpu.cfs_quota_us", "-1"));
+        CHECK(c.l.cpu[0] == '\0' || check_file(c.l.cpu, rel, "cpu.max", "max 100000"));
+    } else {
+        CHECK(read_str(cgfile(p, sizeof(p), c.l.mem, rel, "memory.limit_in_bytes"), big, sizeof(big)) == 0 &&
+              strtoll(big, NULL, 10) >= (1LL << 62));
+        CHECK(c.l.cpu[0] == '\0' || check_file(c.l.cpu, rel, "cpu.cfs_quota_us", "-1"));
+    }
     CHECK(cj_cgroup_destroy(cg, &e) == 0 && gone(&c, "none"));
 
     /* --- fail closed: a limit the kernel refuses (quota under its 1 ms
@@ -435,30 +469,4 @@ int main(void)
         CHECK(rmdir(cgfile(p, sizeof(p), mounts[i], top, "")) == 0);
     }
     return CHECK_DONE();
-}
-
-/* /proc/self/cgroup lists "id:controllers:path"; memory and pids must both
- * show our cgroup (v2: the single "0::path" line). */
-static void body_membership(const ctx *c)
-{
-    char want[200], line[512];
-    snprintf(want, sizeof(want), "/%s/lim", c->parent);
-    int mem = 0, pids = 0;
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        char *ctls = strchr(line, ':'), *path = ctls ? strchr(ctls + 1, ':') : NULL;
-        if (path == NULL)
-            continue;
-        *path++ = '\0';
-        ctls++;
-        int here = strcmp(path, want) == 0;
-        if (c->l.v2 && ctls[0] == '\0')
-            mem = pids = here;
-        if (!c->l.v2 && has_token(ctls, "memory", ","))
-            mem = here;
-        if (!c->l.v2 && has_token(ctls, "pids", ","))
-            pids = here;
-    }
-    _exit(mem && pids ? 0 : 1);
 }
