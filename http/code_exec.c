@@ -1,12 +1,14 @@
 /* POST /api/v0/code-exec: the contract's checks in order, then one sandboxed
  * execution, answered when it ends (or never, if the client left first: the
  * execution is then killed). */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
 #include "payload.h"
+#include "pyrepr.h"
 #include "respond.h"
 #include "server.h"
 
@@ -25,11 +27,66 @@ struct exec_req {
     cj_job *job;
     cj_form form;
     cj_payload payload;
+    char *payload_text; /* the payload field with invalid UTF-8 replaced */
+    h2o_linklist_t watched; /* in the server's list while an execution waits on it */
 };
+
+/* h2o stops reading an HTTP/1 connection while its request is processed,
+ * so a client that hangs up is only noticed at the answer.  The contract
+ * wants its execution killed at once: while executions run, their
+ * connections are polled for a hang-up every CJ_WATCH_MS. */
+static void unwatch(struct exec_req *er)
+{
+    if (h2o_linklist_is_linked(&er->watched))
+        h2o_linklist_unlink(&er->watched);
+}
+
+static int client_gone(h2o_req_t *req)
+{
+    if (req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return 0;
+    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void on_watch(h2o_timeout_entry_t *entry)
+{
+    cj_server *srv = H2O_STRUCT_FROM_MEMBER(cj_server, watch_entry, entry);
+    h2o_linklist_t *node = srv->watched.next;
+    while (node != &srv->watched) {
+        struct exec_req *er = H2O_STRUCT_FROM_MEMBER(struct exec_req, watched, node);
+        node = node->next;
+        if (er->job != NULL && client_gone(er->req)) {
+            fprintf(stderr, "codejail-server: client went away: killing its execution\n");
+            cj_job_cancel(er->job);
+            er->job = NULL;
+            unwatch(er);
+            /* Nobody reads it; writing it makes h2o close and dispose. */
+            cj_respond_message(er->req, 500, "error", "Client went away");
+        }
+    }
+    if (!h2o_linklist_is_empty(&srv->watched))
+        h2o_timeout_link(srv->ctx.loop, &srv->watch_timeout, &srv->watch_entry);
+}
+
+static void watch(struct exec_req *er)
+{
+    cj_server *srv = er->srv;
+    h2o_linklist_insert(&srv->watched, &er->watched);
+    if (!h2o_timeout_is_linked(&srv->watch_entry)) {
+        srv->watch_entry.cb = on_watch;
+        h2o_timeout_link(srv->ctx.loop, &srv->watch_timeout, &srv->watch_entry);
+    }
+}
 
 static void on_dispose(void *p)
 {
     struct exec_req *er = p;
+    unwatch(er);
+    free(er->payload_text);
     if (er->job != NULL) {
         cj_job_cancel(er->job); /* the client went away: kill the execution */
         er->job = NULL;
@@ -79,6 +136,7 @@ static void on_done(void *owner, const cj_job_result *r)
 {
     struct exec_req *er = owner;
     er->job = NULL;
+    unwatch(er);
     h2o_req_t *req = er->req;
     if (r->internal_error) {
         answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL, 0);
@@ -160,15 +218,24 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
         cj_respond_message(req, 400, "detail", msg);
         return;
     }
+    /* Django's QueryDict answers the last of repeated fields. */
     const cj_form_field *pf = NULL;
-    for (size_t i = 0; i < er->form.n && pf == NULL; i++)
-        if (er->form.fields[i].filename == NULL && strcmp(er->form.fields[i].name, "payload") == 0)
+    for (size_t i = 0; i < er->form.n; i++)
+        if (er->form.fields[i].filename == NULL && er->form.fields[i].name_len == 7 &&
+            memcmp(er->form.fields[i].name, "payload", 7) == 0)
             pf = &er->form.fields[i];
     if (pf == NULL) {
         cj_respond_message(req, 400, "error", "Missing 'payload' parameter in POST body");
         return;
     }
-    if (cj_payload_parse(pf->data, pf->len, &er->payload, msg, sizeof(msg)) != CJ_PAYLOAD_OK) {
+    /* Django decodes form fields with errors="replace"; so do we. */
+    size_t tlen = cj_utf8_repair(pf->data, pf->len, NULL, 0);
+    if ((er->payload_text = malloc(tlen + 1)) == NULL) {
+        cj_respond_message(req, 500, "error", "Out of memory");
+        return;
+    }
+    cj_utf8_repair(pf->data, pf->len, er->payload_text, tlen + 1);
+    if (cj_payload_parse(er->payload_text, tlen, &er->payload, msg, sizeof(msg)) != CJ_PAYLOAD_OK) {
         cj_respond_message(req, 400, "error", msg);
         return;
     }
@@ -207,6 +274,8 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
     er->job = cj_executor_submit(srv->ex, &in, on_done, er);
     if (er->job == NULL)
         cj_respond_message(req, 503, "error", "Codejail service is busy: too many executions waiting");
+    else
+        watch(er);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

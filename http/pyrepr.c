@@ -159,3 +159,24 @@ size_t cj_json_quote(const char *str, size_t len, char *out, size_t cap)
     put(&s, '"');
     return finish(&s);
 }
+
+size_t cj_utf8_repair(const char *str, size_t len, char *out, size_t cap)
+{
+    sink s = {out, cap, 0};
+    const unsigned char *p = (const unsigned char *)str;
+    for (size_t i = 0; i < len;) {
+        if (p[i] < 0x80) {
+            put(&s, (char)p[i++]);
+            continue;
+        }
+        size_t bad = 0, ok = utf8_seq(p + i, len - i, &bad);
+        if (ok) {
+            puts_n(&s, (const char *)p + i, ok);
+            i += ok;
+        } else {
+            puts_n(&s, "\xef\xbf\xbd", 3);
+            i += bad;
+        }
+    }
+    return finish(&s);
+}

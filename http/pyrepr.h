@@ -15,4 +15,8 @@ size_t cj_bytes_repr(const unsigned char *data, size_t len, char *out, size_t ca
  * U+FFFD so the output is always valid JSON. */
 size_t cj_json_quote(const char *s, size_t len, char *out, size_t cap);
 
+/* Copies UTF-8 text with each invalid sequence replaced by U+FFFD, as
+ * Django decodes form fields (errors="replace").  Same return/cap convention. */
+size_t cj_utf8_repair(const char *s, size_t len, char *out, size_t cap);
+
 #endif

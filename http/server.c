@@ -248,6 +248,8 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     h2o_context_init(&srv->ctx, h2o_evloop_create(), &srv->globalconf);
     srv->accept_ctx.ctx = &srv->ctx;
     srv->accept_ctx.hosts = srv->globalconf.hosts;
+    h2o_linklist_init_anchor(&srv->watched);
+    h2o_timeout_init(srv->ctx.loop, &srv->watch_timeout, CJ_WATCH_MS);
     srv->ex = cj_executor_create(srv->ctx.loop, cfg, &srv->env);
     if (srv->ex == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -8,6 +8,8 @@
 #include "executor.h"
 #include "sandbox.h"
 
+#define CJ_WATCH_MS 100 /* how often running executions' clients are checked for a hang-up */
+
 enum cj_probe_state { CJ_PROBE_PENDING, CJ_PROBE_PASSED, CJ_PROBE_FAILED };
 
 typedef struct cj_server {
@@ -19,13 +21,18 @@ typedef struct cj_server {
     h2o_socket_t *listener;
     h2o_socket_t *signals;
     cj_executor *ex;
-    enum cj_probe_state probe;
+    #define CJ_WATCH_MS 100 /* how often running executions' clients are checked for a hang-up */
+
+enum cj_probe_state probe;
     struct cj_probe *probe_run;
     int draining;
     int stop;
     size_t live_requests;
     h2o_timeout_t drain_timeout;
     h2o_timeout_entry_t drain_entry;
+    h2o_linklist_t watched; /* code-exec requests whose client is polled for a hang-up */
+    h2o_timeout_t watch_timeout;
+    h2o_timeout_entry_t watch_entry;
 } cj_server;
 
 /* Sets everything up and listens; returns -1 with a message in err. */

@@ -230,7 +230,7 @@ def test_killed_by_signal_status(service):
     b'only double " quote',
     b"",
     bytes(range(256)),
-])
+], ids=["mixed", "single-quote", "double-quote", "empty", "all-bytes"])
 def test_stderr_repr_exact(service, data):
     code = f"import sys\nsys.stderr.buffer.write({data!r})\nsys.stderr.flush()\nraise SystemExit(2)"
     emsg = failed(service.run(code, {"k": "v"}), {"k": "v"})
