@@ -89,6 +89,7 @@ static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *no
         .python_bin = cfg->python_bin, .namespaces = cfg->namespaces,
         .landlock = mode_of(cfg->landlock), .seccomp = mode_of(cfg->seccomp), .apparmor = mode_of(cfg->apparmor),
         .apparmor_profile = cfg->apparmor_profile, .cgroup_parent = cfg->cgroup_parent, .noexec_so = noexec,
+        .cgroup_pool = (size_t)cfg->max_concurrency,
         /* tmp/ holds a few files of at most FSIZE each; its pages count
          * against the execution's memory cgroup as well. */
         .tmp_bytes = 64LL << 20,

@@ -546,6 +546,15 @@ void cj_cgroup_kill(cj_cgroup *cg)
     }
 }
 
+int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
+{
+    cj_cgroup_kill(cg);
+    if (kill_listed(cg) != 0)
+        return cj_fail(err, EBUSY, "cgroup %s still holds processes", cg->dir[0] ? cg->dir[0] : "?");
+    long long page = sysconf(_SC_PAGESIZE);
+    return set_limits(cg, lim, page > 0 ? page : 4096, err);
+}
+
 long long cj_cgroup_oom_kills(const cj_cgroup *cg)
 {
     if (cg == NULL || cg->ctl[CTL_MEMORY] < 0 || cg->fd[cg->ctl[CTL_MEMORY]] < 0)

@@ -128,6 +128,10 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     if (o->cgroup_parent != NULL && o->cgroup_parent[0] != '\0') {
         if (cj_cgroups_init(&env->cgroups, o->cgroup_parent, err) < 0)
             return cj_wrap(err, "cgroup_parent '%s'", o->cgroup_parent);
+        /* One idle cgroup per execution that can run at once, and the probe's. */
+        env->cgroup_pool = cj_cgroup_pool_new(env->cgroups, o->cgroup_pool + 1);
+        if (env->cgroup_pool == NULL)
+            return cj_fail(err, ENOMEM, "cgroup pool");
     }
     fprintf(stderr,
             "codejail-server: confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, "
@@ -155,6 +159,8 @@ void cj_policy_free(cj_sandbox_env *env)
     if (env->host_proc_fd >= 0)
         close(env->host_proc_fd);
     env->host_proc_fd = -1;
+    cj_cgroup_pool_free(env->cgroup_pool);
+    env->cgroup_pool = NULL;
     cj_cgroups_free(env->cgroups);
     env->cgroups = NULL;
 }

@@ -15,6 +15,7 @@ typedef struct cj_policy_opts {
     enum cj_policy_mode landlock, seccomp, apparmor;
     const char *apparmor_profile;
     const char *cgroup_parent; /* "" = no cgroups */
+    size_t cgroup_pool;        /* idle execution cgroups kept for reuse */
     const char *noexec_so;     /* path of codejail-noexec.so */
     long long tmp_bytes;
 } cj_policy_opts;

@@ -24,6 +24,7 @@ struct cj_sandbox {
     int namespaces;
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
+    cj_cgroup_pool *pool;
     char dir[PATH_MAX];
 };
 
@@ -98,7 +99,7 @@ static int plan_views(const cj_sandbox_env *env, const char *host_dir, struct vi
 
 static int make_cgroup(const cj_sandbox_env *env, const cj_sandbox_spec *spec, cj_sandbox *sb, cj_err *err)
 {
-    if (env->cgroups == NULL)
+    if (env->cgroup_pool == NULL)
         return 0;
     /* Memory for the whole execution, all its processes and its tmp/ alike;
      * pids for the interpreter, what it forks, and the sandbox's init; one
@@ -108,7 +109,8 @@ static int make_cgroup(const cj_sandbox_env *env, const cj_sandbox_spec *spec, c
         .pids = spec->limits.nproc + (env->namespaces ? 1 : 0),
         .cpu_quota_us = 100000,
     };
-    return cj_cgroup_create(env->cgroups, strrchr(sb->dir, '/') + 1, &lim, &sb->cgroup, err);
+    sb->pool = env->cgroup_pool;
+    return cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err);
 }
 
 int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
@@ -304,8 +306,8 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&sb->fds[i]);
     cj_err e = {0};
-    if (sb->cgroup != NULL && cj_cgroup_destroy(sb->cgroup, &e) < 0)
-        fprintf(stderr, "codejail-server: %s\n", e.msg);
+    if (sb->cgroup != NULL)
+        cj_cgroup_pool_put(sb->pool, sb->cgroup);
     if (sb->dir[0] != '\0' && cj_execdir_remove(sb->dir, &e) < 0)
         fprintf(stderr, "codejail-server: %s\n", e.msg);
     free(sb);

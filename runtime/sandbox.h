@@ -19,6 +19,7 @@ typedef struct cj_sandbox cj_sandbox;
 
 struct cj_seccomp;
 struct cj_cgroups;
+struct cj_cgroup_pool;
 
 /* Fixed for the life of the service: resolved and verified once at startup
  * (see policy.c).  A NULL/0 member means that layer is off by configuration. */
@@ -38,6 +39,7 @@ typedef struct cj_sandbox_env {
     const char *apparmor_profile;
     int host_proc_fd; /* O_PATH /proc of the host, for AppArmor's exec attribute */
     struct cj_cgroups *cgroups;
+    struct cj_cgroup_pool *cgroup_pool; /* execution cgroups, reused */
     long long tmp_bytes; /* size of the tmpfs tmp/ */
 } cj_sandbox_env;
 

@@ -1,0 +1,75 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+
+struct cj_cgroup_pool {
+    cj_cgroups *cgs;
+    cj_cgroup **idle;
+    size_t n_idle, max_idle;
+    unsigned long long seq;
+};
+
+cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
+{
+    cj_cgroup_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->idle = calloc(max_idle ? max_idle : 1, sizeof(*p->idle));
+    if (p->idle == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->cgs = cgs;
+    p->max_idle = max_idle;
+    return p;
+}
+
+static void destroy_logged(cj_cgroup *cg)
+{
+    cj_err e = {0};
+    if (cj_cgroup_destroy(cg, &e) < 0)
+        fprintf(stderr, "codejail-server: %s\n", e.msg);
+}
+
+int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup **out, cj_err *err)
+{
+    while (p->n_idle > 0) {
+        cj_cgroup *cg = p->idle[--p->n_idle];
+        cj_err e = {0};
+        if (cj_cgroup_reuse(cg, lim, &e) == 0) {
+            *out = cg;
+            return 0;
+        }
+        fprintf(stderr, "codejail-server: not reusing a cgroup: %s\n", e.msg);
+        destroy_logged(cg);
+    }
+    /* The pid keeps names apart between services sharing one parent. */
+    char name[64];
+    snprintf(name, sizeof(name), "exec-%ld-%llu", (long)getpid(), ++p->seq);
+    return cj_cgroup_create(p->cgs, name, lim, out, err);
+}
+
+void cj_cgroup_pool_put(cj_cgroup_pool *p, cj_cgroup *cg)
+{
+    if (cg == NULL)
+        return;
+    if (p->n_idle < p->max_idle) {
+        cj_cgroup_kill(cg); /* a straggler must not live on into the next execution */
+        p->idle[p->n_idle++] = cg;
+        return;
+    }
+    destroy_logged(cg);
+}
+
+void cj_cgroup_pool_free(cj_cgroup_pool *p)
+{
+    if (p == NULL)
+        return;
+    while (p->n_idle > 0)
+        destroy_logged(p->idle[--p->n_idle]);
+    free(p->idle);
+    free(p);
+}
