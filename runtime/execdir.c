@@ -60,15 +60,16 @@ static const char EXEC_CHECK[] =
  * the line number of the codejail library's tracebacks. */
 static int write_wrapper(int dirfd, const cj_execdir_spec *s, cj_err *err)
 {
-    const char *markers[2] = {"#@EXEC_CHECK@", "#@PYTHON_PATH@"};
-    const char *lines[2] = {s->exec_check ? EXEC_CHECK : "pass",
+    const char *markers[3] = {"#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
+    const char *lines[3] = {s->sys_path_line != NULL ? s->sys_path_line : "pass",
+                            s->exec_check ? EXEC_CHECK : "pass",
                             s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass"};
     int fd = open_new(dirfd, "jailed_code", err);
     if (fd < 0)
         return -1;
     const char *p = s->wrapper, *end = s->wrapper + s->wrapper_len;
     int bad = 0;
-    for (int i = 0; i < 2 && !bad; i++) {
+    for (int i = 0; i < 3 && !bad; i++) {
         const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
         if (m == NULL) {
             close(fd);

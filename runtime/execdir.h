@@ -11,8 +11,9 @@
 
 typedef struct cj_execdir_spec {
     const char *work_dir;
-    const char *wrapper; /* template holding the lines "#@EXEC_CHECK@", "#@PYTHON_PATH@" */
+    const char *wrapper; /* template: lines "#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@" */
     size_t wrapper_len;
+    const char *sys_path_line; /* sys.path.extend([...]): site's directories, or NULL */
     int exec_check; /* stop unless exec is blocked (the noexec library is in force) */
     int zip_on_path;
     const void *zip;

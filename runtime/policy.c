@@ -12,6 +12,7 @@
 #include "apparmor.h"
 #include "cgroup.h"
 #include "landlock.h"
+#include "pysite.h"
 #include "cj_seccomp.h"
 
 #define MAX_BINDS 16
@@ -82,6 +83,35 @@ static int plan_binds(cj_sandbox_env *env, const char *python_bin, cj_err *err)
     return 0;
 }
 
+/* The interpreter runs with -S; the wrapper puts site's directories on
+ * sys.path itself (see pysite.c). */
+static void plan_site(cj_sandbox_env *env, const char *python_bin)
+{
+    /* A broken interpreter is the probe's to report (health 503, the log
+     * says why), not a reason to refuse to start: without the directories
+     * the sandbox runs site the slow way. */
+    char *dirs = NULL;
+    cj_err site_err = {0};
+    if (cj_python_site_dirs(python_bin, &dirs, &site_err) < 0) {
+        fprintf(stderr, "codejail-server: %s; executions will run site.py themselves\n", site_err.msg);
+        return;
+    }
+    size_t n = strlen(dirs) + 256;
+    char *line = malloc(n);
+    if (line == NULL) {
+        free(dirs);
+        return;
+    }
+    /* exit() and quit() are site's additions; graders do call them. */
+    snprintf(line, n,
+             "sys.path.extend(%s); import builtins, _sitebuiltins; "
+             "builtins.exit, builtins.quit = _sitebuiltins.Quitter('exit', 'Ctrl-D (i.e. EOF)'), "
+             "_sitebuiltins.Quitter('quit', 'Ctrl-D (i.e. EOF)')",
+             dirs);
+    free(dirs);
+    env->sys_path_line = line;
+}
+
 static int layer_check(const char *name, enum cj_policy_mode mode, int available, const char *why, cj_err *err)
 {
     if (mode == CJ_POLICY_REQUIRED && !available)
@@ -97,6 +127,7 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     env->tmp_bytes = o->tmp_bytes;
     if (plan_binds(env, o->python_bin, err) < 0)
         return -1;
+    plan_site(env, o->python_bin);
 
     int abi = cj_landlock_abi();
     if (layer_check("landlock", o->landlock, abi > 0, "this kernel has no Landlock", err) < 0)
@@ -151,6 +182,8 @@ void cj_policy_free(cj_sandbox_env *env)
         free(lists[l]);
     }
     env->binds = env->links = NULL;
+    free((char *)env->sys_path_line);
+    env->sys_path_line = NULL;
     if (env->seccomp != NULL) {
         cj_seccomp_free((cj_seccomp *)env->seccomp);
         free((cj_seccomp *)env->seccomp);

@@ -133,6 +133,7 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
         .work_dir = env->work_dir, .wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
         .zip_on_path = spec->zip_on_path, .zip = spec->zip, .zip_len = spec->zip_len,
         .uid = env->uid, .gid = env->gid, .exec_check = env->noexec_so != NULL,
+        .sys_path_line = env->sys_path_line,
     };
     if (cj_execdir_create(&ds, sb->dir, err) < 0) {
         free(sb);
@@ -167,7 +168,13 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
              env->noexec_so == NULL ? "" : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so);
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, "OPENBLAS_NUM_THREADS=1",
                     "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
-    char *argv[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL};
+    /* -S: site's start-up work is done once at service start (pysite.c);
+     * the wrapper puts its directories on sys.path. */
+    char *argv[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL, NULL};
+    if (env->sys_path_line != NULL) {
+        memmove(argv + 2, argv + 1, 4 * sizeof(char *));
+        argv[1] = "-S";
+    }
     cj_mount_plan mp = {
         .host_dir = sb->dir, .inner_dir = v->inner_dir, .inner_tmp = v->inner_tmp,
         .binds = env->binds, .links = env->links, .noexec_so = env->noexec_so, .tmp_options = v->tmp_opts,

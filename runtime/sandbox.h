@@ -27,6 +27,7 @@ typedef struct cj_sandbox_env {
     const char *python_bin;
     const char *wrapper; /* the jailed_code template text, loaded at startup */
     size_t wrapper_len;
+    const char *sys_path_line; /* "sys.path.extend([...])": the interpreter runs with -S */
     const char *work_dir; /* execution directories are made here */
     uid_t uid;            /* the unprivileged identity executions run as */
     gid_t gid;

@@ -297,3 +297,24 @@ def test_zip_exception_traceback_line_unchanged(service):
     emsg = failed(r, {})
     assert "/jailed_code\", line 19, in <module>\\n    exec(code, g_dict)\\n" in emsg, emsg
     assert emsg.endswith("ZeroDivisionError: division by zero\\n' with status code: 1"), emsg
+
+
+# ---- the interpreter runs with -S: site's work is done once at startup ----
+
+def test_site_packages_import(service):
+    # Debian's dist-packages (six, random2: the LMS prolog's imports) come
+    # from the directories the service asked site for at startup.
+    r = service.run("import six, random2\nok = six.PY3 and random2.Random(7).random() < 1", {})
+    assert ok_globals(r) == {"ok": True}
+
+
+def test_exit_and_quit_builtins(service):
+    for name, status in (("exit", 3), ("quit", 4)):
+        r = service.run(f"{name}({status})", {"x": 1})
+        assert failed(r, {"x": 1}) == (
+            f"Couldn't execute jailed code: stdout: b'', stderr: b'' with status code: {status}")
+
+
+def test_cwd_first_on_sys_path_site_dirs_after(service):
+    r = service.run("import sys, os\nfirst = sys.path[0] == os.getcwd()\nsite = any(p.endswith('-packages') for p in sys.path)", {})
+    assert ok_globals(r) == {"first": True, "site": True}
