@@ -288,7 +288,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     er->srv = srv;
     cj_server_request_begun(srv);
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        cj_respond_method_not_allowed(req, "POST, OPTIONS");
+        cj_respond_method_not_allowed(req, "POST");
         return 0;
     }
     handle_post(srv, er, req);
