@@ -551,6 +551,97 @@ static int p_overrides(loader *L, const cfg_key *k, cj_config *c)
 
 static int p_code_jail(loader *L, const cfg_key *k, cj_config *c);
 
+static void free_preload(cj_config *c)
+{
+    for (size_t i = 0; i < c->n_warm_preload; i++)
+        free(c->warm_preload[i]);
+    free(c->warm_preload);
+    c->warm_preload = NULL;
+    c->n_warm_preload = 0;
+}
+
+/* A dotted module name, as `import` takes it: nothing else reaches the
+ * warm interpreter's imports. */
+static int module_name_ok(const char *s, size_t n)
+{
+    int start = 1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+        int digit = ch >= '0' && ch <= '9';
+        if (ch == '.') {
+            if (start)
+                return 0;
+            start = 1;
+        } else if (alpha || (digit && !start)) {
+            start = 0;
+        } else {
+            return 0;
+        }
+    }
+    return n > 0 && !start;
+}
+
+static int p_preload(loader *L, cj_config *c)
+{
+    char shown[SHOW_CAP];
+    free_preload(c);
+    if (is_null(L))
+        return 0;
+    if (L->ev.type != YAML_SEQUENCE_START_EVENT)
+        return fail(L, "expected a list of module names, got %s", kind_of(L));
+    for (;;) {
+        if (next(L))
+            return -1;
+        if (L->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (L->ev.type != YAML_SCALAR_EVENT)
+            return fail(L, "expected a module name, got %s", kind_of(L));
+        if (!module_name_ok(sval(L), slen(L)))
+            return fail(L, "expected a module name, got '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
+        if (c->n_warm_preload >= 256)
+            return fail(L, "more than 256 modules");
+        char **grown = reallocarray(c->warm_preload, c->n_warm_preload + 1, sizeof(char *));
+        if (grown == NULL)
+            return fail(L, "out of memory");
+        c->warm_preload = grown;
+        if ((grown[c->n_warm_preload] = strndup(sval(L), slen(L))) == NULL)
+            return fail(L, "out of memory");
+        c->n_warm_preload++;
+    }
+}
+
+static int warm_entry(loader *L, void *ctx)
+{
+    cj_config *c = ctx;
+    static const char *const names[] = {"enabled", "pool", "preload"};
+    char shown[SHOW_CAP];
+    size_t i = 0;
+    while (i < COUNT(names) && !text_is(sval(L), slen(L), names[i]))
+        i++;
+    if (i == COUNT(names))
+        return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
+    size_t mark = path_push(L, names[i], strlen(names[i]));
+    if (next(L))
+        return -1;
+    long long v = 0;
+    int rc = i == 0   ? read_word(L, BOOLS, COUNT(BOOLS), "true or false (or yes/no, on/off)", &c->warm_enabled)
+             : i == 1 ? read_integer(L, 1, 64, &v)
+                      : p_preload(L, c);
+    if (rc)
+        return -1;
+    if (i == 1)
+        c->warm_pool = (int)v;
+    path_pop(L, mark);
+    return 0;
+}
+
+static int p_warm(loader *L, const cfg_key *k, cj_config *c)
+{
+    (void)k;
+    return each_entry(L, "a mapping of enabled, pool, preload", warm_entry, c);
+}
+
 #define F(field) offsetof(cj_config, field)
 /* Adding a setting is one line here, plus its field (and a non-string's
  * default in cj_config_defaults). */
@@ -573,6 +664,7 @@ static const cfg_key KEYS[] = {
     {"seccomp", p_mode, F(seccomp), 0, 0, NULL},
     {"namespaces", p_bool, F(namespaces), 0, 0, NULL},
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
+    {"warm", p_warm, 0, 0, 0, NULL},
     {"CODE_JAIL", p_code_jail, 0, 0, 0, NULL},
 };
 #undef F
@@ -657,6 +749,7 @@ void cj_config_defaults(cj_config *c)
     c->seccomp = CJ_LAYER_REQUIRED;
     c->namespaces = 1;
     c->drain_timeout = 0;
+    c->warm_pool = 2;
 }
 
 void cj_config_free(cj_config *c)
@@ -669,6 +762,7 @@ void cj_config_free(cj_config *c)
         }
     }
     free_overrides(c);
+    free_preload(c);
 }
 
 static int config_clone(cj_config *dst, const cj_config *src)
@@ -676,6 +770,8 @@ static int config_clone(cj_config *dst, const cj_config *src)
     *dst = *src;
     dst->overrides = NULL;
     dst->n_overrides = 0;
+    dst->warm_preload = NULL;
+    dst->n_warm_preload = 0;
     for (size_t i = 0; i < COUNT(KEYS); i++)
         if (KEYS[i].flags & K_STRING)
             *(char **)field_of(dst, &KEYS[i]) = NULL;
@@ -694,6 +790,11 @@ static int config_clone(cj_config *dst, const cj_config *src)
         if ((dst->overrides[dst->n_overrides].context = strdup(from->context)) == NULL)
             goto oom;
     }
+    if (src->n_warm_preload > 0 && (dst->warm_preload = calloc(src->n_warm_preload, sizeof(char *))) == NULL)
+        goto oom;
+    for (; dst->n_warm_preload < src->n_warm_preload; dst->n_warm_preload++)
+        if ((dst->warm_preload[dst->n_warm_preload] = strdup(src->warm_preload[dst->n_warm_preload])) == NULL)
+            goto oom;
     return 0;
 oom:
     cj_config_free(dst);

@@ -45,6 +45,11 @@ typedef struct cj_config {
     enum cj_layer_mode seccomp;  /* required */
     int namespaces;              /* 1 */
     double drain_timeout;        /* seconds to wait for in-flight work on SIGTERM: 0 = REALTIME bound */
+    /* warm start: executions fork from an interpreter that imported these once */
+    int warm_enabled;     /* 0 */
+    int warm_pool;        /* 2: executions forked and confined ahead of time */
+    char **warm_preload;  /* module names */
+    size_t n_warm_preload;
 } cj_config;
 
 void cj_config_defaults(cj_config *c);

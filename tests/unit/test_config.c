@@ -451,5 +451,33 @@ int main(int argc, char **argv)
         CHECK(c.max_concurrency >= 1);
         cj_config_free(&c);
     }
+    /* --- warm start */
+    {
+        cj_config w;
+        char e[512] = "";
+        cj_config_defaults(&w);
+        CHECK(w.warm_enabled == 0 && w.warm_pool == 2 && w.n_warm_preload == 0);
+        const char *y = "warm:\n  enabled: true\n  pool: 4\n  preload: [numpy, random2, six, xml.dom.minidom]\n";
+        CHECK(cj_config_load_string(&w, y, strlen(y), e, sizeof(e)) == 0);
+        CHECK(w.warm_enabled == 1 && w.warm_pool == 4 && w.n_warm_preload == 4);
+        if (w.n_warm_preload == 4) {
+            CHECK_STR(w.warm_preload[0], "numpy");
+            CHECK_STR(w.warm_preload[3], "xml.dom.minidom");
+        }
+        /* loading again over it replaces the list, and leaks nothing */
+        const char *y2 = "warm: {preload: [six]}\n";
+        CHECK(cj_config_load_string(&w, y2, strlen(y2), e, sizeof(e)) == 0);
+        CHECK(w.n_warm_preload == 1 && w.warm_enabled == 1);
+        cj_config_free(&w);
+    }
+    EXPECT_ERR("warm: {pool: 0}\n", "warm.pool: expected an integer ≥ 1, got '0'");
+    EXPECT_ERR("warm: {pool: 65}\n", "warm.pool: '65' is too large (at most 64)");
+    EXPECT_ERR("warm: {preload: [\"os; import x\"]}\n", "warm.preload: expected a module name, got 'os; import x'");
+    EXPECT_ERR("warm: {preload: [a..b]}\n", "warm.preload: expected a module name, got 'a..b'");
+    EXPECT_ERR("warm: {preload: numpy}\n", "warm.preload: expected a list of module names, got a scalar");
+    EXPECT_ERR("warm: {enable: true}\n", "warm: unknown key 'enable'");
+    EXPECT_ERR("warm: {enabled: maybe}\n",
+               "warm.enabled: expected true or false (or yes/no, on/off), got 'maybe'");
+
     return CHECK_DONE();
 }
