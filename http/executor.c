@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "warm.h"
+
 /* How long a finished execution's pipes may stay open after its main
  * process was reaped (its group is killed then): data still in flight is
  * read, a holder that escaped the group cannot hold the answer back. */
@@ -35,6 +37,7 @@ struct cj_executor {
     h2o_timeout_t linger, soon;
     struct duration durations[CJ_MAX_DURATIONS];
     size_t n_durations;
+    cj_warm *warm;
 };
 
 struct cj_job {
@@ -119,8 +122,9 @@ static void free_job(cj_job *job)
 static void log_job(const cj_job *job)
 {
     uint64_t ms = h2o_now(job->ex->loop) - job->started_at;
-    fprintf(stderr, "codejail-server: execution slug=%s status=%d%s%s ms=%llu\n",
-            job->slug ? job->slug : "-", job->res.status, job->res.timed_out ? " (REALTIME)" : "",
+    fprintf(stderr, "codejail-server: execution slug=%s path=%s status=%d%s%s ms=%llu\n",
+            job->slug ? job->slug : "-", job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold",
+            job->res.status, job->res.timed_out ? " (REALTIME)" : "",
             job->res.internal_error ? " (internal error)" : "", (unsigned long long)ms);
 }
 
@@ -133,9 +137,17 @@ static void finish(cj_job *job)
     }
     job->state = JOB_DONE;
     char why[256];
-    if (job->setup.p != NULL && cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why)) < 0) {
+    int outcome = job->setup.p == NULL ? 0
+                  : cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why));
+    if (outcome < 0) {
         fprintf(stderr, "codejail-server: %s\n", why);
         job->res.internal_error = 1;
+    } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->res.timed_out) {
+        /* Only the warm interpreter can say how its clone ended. */
+        fprintf(stderr, "codejail-server: a warm execution ended without a status (warm interpreter gone?)\n");
+        job->res.internal_error = 1;
+    } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb)) {
+        job->res.status = -9; /* killed at REALTIME, as the cold path reports it */
     }
     if (!job->cancelled) {
         log_job(job);
@@ -189,8 +201,16 @@ static void on_read(h2o_socket_t *sock, const char *err)
 {
     struct stream *s = sock->data;
     if (err != NULL) { /* EOF: every holder of the write end is gone */
+        cj_job *job = s->job;
+        int warm_end = s == &job->streams[CJ_STREAM_SETUP] && job->sb != NULL && cj_sandbox_is_warm(job->sb);
         close_stream(s);
-        maybe_finish(s->job);
+        if (warm_end && !job->reaped) {
+            /* The warm interpreter reaped the clone and wrote how it ended. */
+            job->reaped = 1;
+            if (h2o_timeout_is_linked(&job->deadline))
+                h2o_timeout_unlink(&job->deadline);
+        }
+        maybe_finish(job);
         return;
     }
     cj_output *o = s->out;
@@ -211,6 +231,20 @@ static void on_read(h2o_socket_t *sock, const char *err)
     }
     o->dropped += n - take;
     h2o_buffer_consume(&sock->input, n);
+    cj_job *job = s->job;
+    if (s == &job->streams[CJ_STREAM_SETUP] && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->reaped) {
+        /* The clone's init reported the interpreter's end: answer now, while
+         * the kernel still tears its namespaces down. */
+        int status = 0;
+        char why[8];
+        if (cj_sandbox_outcome(o->p, o->len, &status, why, sizeof(why)) != 0) {
+            job->reaped = 1;
+            if (h2o_timeout_is_linked(&job->deadline))
+                h2o_timeout_unlink(&job->deadline);
+            close_stream(s);
+            maybe_finish(job);
+        }
+    }
 }
 
 static void fail_soon(cj_job *job)
@@ -235,13 +269,29 @@ static void start_job(cj_executor *ex, cj_job *job)
     };
     cj_err err = {0};
     h2o_timeout_t *t = duration_for(ex, job->in.limits.realtime);
+    cj_sandbox *warm = NULL;
+    if (t != NULL && job->in.path != CJ_PATH_COLD && ex->warm != NULL && (warm = cj_warm_take(ex->warm)) != NULL) {
+        if (cj_sandbox_warm_dispatch(warm, &spec, &err) == 0) {
+            job->sb = warm;
+        } else {
+            fprintf(stderr, "codejail-server: warm dispatch failed (%s); running cold\n", err.msg);
+            cj_sandbox_destroy(warm);
+            warm = NULL;
+        }
+    }
+    if (job->in.path == CJ_PATH_WARM && job->sb == NULL) {
+        fprintf(stderr, "codejail-server: no warm sandbox is ready\n");
+        job->reaped = 1;
+        fail_soon(job);
+        return;
+    }
     if (t == NULL) {
         fprintf(stderr, "codejail-server: too many distinct REALTIME values\n");
         job->reaped = 1;
         fail_soon(job);
         return;
     }
-    if (cj_sandbox_start(&spec, &job->sb, &err) < 0) {
+    if (job->sb == NULL && cj_sandbox_start(&spec, &job->sb, &err) < 0) {
         fprintf(stderr, "codejail-server: cannot start sandbox: %s\n", err.msg);
         job->reaped = 1;
         fail_soon(job);
@@ -328,6 +378,8 @@ void cj_job_cancel(cj_job *job)
 
 void cj_executor_on_sigchld(cj_executor *ex)
 {
+    if (ex->warm != NULL)
+        cj_warm_on_sigchld(ex->warm);
     h2o_linklist_t *node = ex->running.next;
     while (node != &ex->running) {
         cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, link, node);
@@ -347,6 +399,11 @@ void cj_executor_on_sigchld(cj_executor *ex)
             maybe_finish(job);
         }
     }
+}
+
+void cj_executor_set_warm(cj_executor *ex, cj_warm *warm)
+{
+    ex->warm = warm;
 }
 
 size_t cj_executor_pending(const cj_executor *ex)

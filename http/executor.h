@@ -28,6 +28,8 @@ typedef struct cj_job_result {
 
 typedef void (*cj_job_done_cb)(void *owner, const cj_job_result *r);
 
+enum cj_job_path { CJ_PATH_ANY = 0, CJ_PATH_COLD, CJ_PATH_WARM };
+
 typedef struct cj_job_input {
     char *input; /* [code, globals] JSON: ownership passes to the job */
     size_t input_len;
@@ -36,6 +38,7 @@ typedef struct cj_job_input {
     int zip_on_path;
     cj_limits limits;
     const char *slug; /* for logs; copied */
+    enum cj_job_path path; /* the probe checks each path; requests take either */
 } cj_job_input;
 
 cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env);
@@ -48,6 +51,10 @@ void cj_executor_destroy(cj_executor *ex);
 cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb done, void *owner);
 /* The owner is gone (client disconnected): kill, clean up, never call back. */
 void cj_job_cancel(cj_job *job);
+
+struct cj_warm;
+/* Executions then start on warm clones when one is ready. */
+void cj_executor_set_warm(cj_executor *ex, struct cj_warm *warm);
 
 /* Call on SIGCHLD. */
 void cj_executor_on_sigchld(cj_executor *ex);

@@ -144,12 +144,14 @@ int main(int argc, char **argv)
         cfg.listen = l;
     }
 
-    char wrapper[PATH_MAX], noexec[PATH_MAX];
+    char wrapper[PATH_MAX], noexec[PATH_MAX], zygote[PATH_MAX], warmlib[PATH_MAX];
     cj_server srv;
     cj_sandbox_env env = {.host_proc_fd = -1};
     int rc = 1;
     if (beside_binary(CODEJAIL_REL_DATADIR, "jailed_code.py", wrapper, sizeof(wrapper)) < 0 ||
-        beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0) {
+        beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0 ||
+        beside_binary(CODEJAIL_REL_DATADIR, "warm_zygote.py", zygote, sizeof(zygote)) < 0 ||
+        beside_binary(CODEJAIL_REL_LIBDIR, "codejail-warm.so", warmlib, sizeof(warmlib)) < 0) {
         fprintf(stderr, "codejail-server: cannot locate the installed data files\n");
     } else if (check_paths(&cfg, err, sizeof(err)) < 0 ||
                resolve_identity(&cfg, &env.uid, &env.gid, err, sizeof(err)) < 0 ||
@@ -157,6 +159,9 @@ int main(int argc, char **argv)
                cj_server_init(&srv, &cfg, &env, wrapper, err, sizeof(err)) < 0) {
         fprintf(stderr, "codejail-server: %s\n", err);
         cj_policy_free(&env);
+    } else if (cj_server_enable_warm(&srv, zygote, warmlib, err, sizeof(err)) < 0) {
+        fprintf(stderr, "codejail-server: %s\n", err);
+        cj_server_dispose(&srv);
     } else {
         rc = cj_server_run(&srv);
         cj_server_dispose(&srv);

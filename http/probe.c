@@ -8,6 +8,7 @@
 
 #include "pyrepr.h"
 #include "server.h"
+#include "warm.h"
 
 struct check {
     const char *name;
@@ -57,12 +58,27 @@ static const struct check CHECKS[] = {
 };
 #define N_CHECKS (sizeof(CHECKS) / sizeof(CHECKS[0]))
 
+/* How long the warm interpreter may take to import its preloads and fork
+ * its first clone before the probe gives up on it (a VM under emulation
+ * imports numpy slowly). */
+#define WARM_WAIT_MS 100
+#define WARM_WAIT_TRIES 1200
+
 struct cj_probe {
     cj_server *srv;
     size_t next;
     int failed;
+    int warm_round; /* the same checks again, on the warm path */
+    int waited;
     cj_job *job;
+    h2o_timeout_t wait;
+    h2o_timeout_entry_t wait_entry;
 };
+
+static const char *path_name(const struct cj_probe *p)
+{
+    return p->warm_round ? " (warm)" : "";
+}
 
 static void run_next(struct cj_probe *p);
 
@@ -89,17 +105,37 @@ static void on_done(void *owner, const cj_job_result *r)
     else
         describe(r, why, sizeof(why));
     if (ok)
-        fprintf(stderr, "codejail-server: startup check '%s' passed: %s\n", c->name, why);
+        fprintf(stderr, "codejail-server: startup check '%s'%s passed: %s\n", c->name, path_name(p), why);
     else
-        fprintf(stderr, "codejail-server: startup check '%s' failed: %s (layers meant to stop it: %s)\n",
-                c->name, why, c->layers);
+        fprintf(stderr, "codejail-server: startup check '%s'%s failed: %s (layers meant to stop it: %s)\n",
+                c->name, path_name(p), why, c->layers);
     p->failed |= !ok;
     p->next++;
     run_next(p);
 }
 
+static void on_wait(h2o_timeout_entry_t *entry)
+{
+    struct cj_probe *p = H2O_STRUCT_FROM_MEMBER(struct cj_probe, wait_entry, entry);
+    run_next(p);
+}
+
 static void run_next(struct cj_probe *p)
 {
+    if (p->next == N_CHECKS && !p->warm_round && !p->failed && p->srv->warm != NULL) {
+        p->warm_round = 1;
+        p->next = 0;
+    }
+    if (p->warm_round && p->next < N_CHECKS && !cj_warm_ready(p->srv->warm)) {
+        if (++p->waited > WARM_WAIT_TRIES) {
+            fprintf(stderr, "codejail-server: startup check: the warm interpreter never became ready\n");
+            p->failed = 1;
+            p->next = N_CHECKS;
+        } else {
+            h2o_timeout_link(p->srv->ctx.loop, &p->wait, &p->wait_entry);
+            return;
+        }
+    }
     if (p->next == N_CHECKS) {
         p->srv->probe = p->failed ? CJ_PROBE_FAILED : CJ_PROBE_PASSED;
         fprintf(stderr, "codejail-server: startup probe %s\n",
@@ -108,7 +144,8 @@ static void run_next(struct cj_probe *p)
     }
     const struct check *c = &CHECKS[p->next];
     size_t clen = strlen(c->code), qlen = cj_json_quote(c->code, clen, NULL, 0), glen = strlen(c->globals);
-    cj_job_input in = {.limits = p->srv->cfg->limits, .slug = "startup-probe"};
+    cj_job_input in = {.limits = p->srv->cfg->limits, .slug = "startup-probe",
+                       .path = p->warm_round ? CJ_PATH_WARM : CJ_PATH_COLD};
     in.input = malloc(qlen + glen + 4);
     if (in.input == NULL) {
         p->srv->probe = CJ_PROBE_FAILED;
@@ -130,6 +167,8 @@ int cj_probe_start(cj_server *srv)
     if (p == NULL)
         return -1;
     p->srv = srv;
+    h2o_timeout_init(srv->ctx.loop, &p->wait, WARM_WAIT_MS);
+    p->wait_entry.cb = on_wait;
     srv->probe_run = p;
     srv->probe = CJ_PROBE_PENDING;
     run_next(p);
@@ -143,6 +182,9 @@ void cj_probe_dispose(cj_server *srv)
         return;
     if (p->job != NULL)
         cj_job_cancel(p->job);
+    if (h2o_timeout_is_linked(&p->wait_entry))
+        h2o_timeout_unlink(&p->wait_entry);
+    h2o_timeout_dispose(srv->ctx.loop, &p->wait);
     free(p);
     srv->probe_run = NULL;
 }

@@ -13,6 +13,7 @@
 
 #include "json_errors.h"
 #include "policy.h"
+#include "warm.h"
 
 static int parse_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
@@ -268,6 +269,23 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     return 0;
 }
 
+int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, char *err, size_t errlen)
+{
+    if (!srv->cfg->warm_enabled)
+        return 0;
+    if (!srv->env.namespaces) {
+        snprintf(err, errlen, "warm: the warm path always runs in namespaces; set namespaces: true");
+        return -1;
+    }
+    srv->warm = cj_warm_create(srv->ctx.loop, srv->cfg, &srv->env, zygote_py, lib);
+    if (srv->warm == NULL) {
+        snprintf(err, errlen, "warm: out of memory");
+        return -1;
+    }
+    cj_executor_set_warm(srv->ex, srv->warm);
+    return 0;
+}
+
 int cj_server_run(cj_server *srv)
 {
     if (cj_probe_start(srv) < 0)
@@ -284,6 +302,8 @@ void cj_server_dispose(cj_server *srv)
     cj_probe_dispose(srv);
     cj_executor_destroy(srv->ex);
     srv->ex = NULL;
+    cj_warm_destroy(srv->warm);
+    srv->warm = NULL;
     free((char *)srv->env.wrapper);
     cj_policy_free(&srv->env);
 }

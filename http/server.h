@@ -21,9 +21,8 @@ typedef struct cj_server {
     h2o_socket_t *listener;
     h2o_socket_t *signals;
     cj_executor *ex;
-    #define CJ_WATCH_MS 100 /* how often running executions' clients are checked for a hang-up */
-
-enum cj_probe_state probe;
+    struct cj_warm *warm; /* NULL unless warm start is enabled */
+    enum cj_probe_state probe;
     struct cj_probe *probe_run;
     int draining;
     int stop;
@@ -35,11 +34,13 @@ enum cj_probe_state probe;
     h2o_timeout_entry_t watch_entry;
 } cj_server;
 
-/* Sets everything up and listens; returns -1 with a message in err. */
-/* env: the confinement resolved by cj_policy_init and the identity; the
+/* Sets everything up and listens; returns -1 with a message in err.
+ * env: the confinement resolved by cj_policy_init and the identity; the
  * server takes ownership of it (freed by cj_server_dispose). */
 int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
                    char *err, size_t errlen);
+/* Starts the warm interpreter (warm: enabled) from the installed files. */
+int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, char *err, size_t errlen);
 int cj_server_run(cj_server *srv);
 void cj_server_dispose(cj_server *srv);
 

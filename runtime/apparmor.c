@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/apparmor.h>
 #include <unistd.h>
@@ -11,8 +12,8 @@ int cj_apparmor_enabled(void)
     return aa_is_enabled() == 1;
 }
 
-/* Reads the pending exec label back: the kernel must now hold exactly the
- * profile we asked for (it checked the profile exists at the write). */
+/* Reads the label back (the pending exec label, or the current one): the
+ * kernel must now hold exactly the profile we asked for. */
 static int verify_pending(int host_proc_fd, const char *rel, const char *profile, size_t plen)
 {
     char buf[512];
@@ -32,28 +33,42 @@ static int verify_pending(int host_proc_fd, const char *rel, const char *profile
     return 0;
 }
 
+static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile);
+
 int cj_apparmor_onexec(int host_proc_fd, const char *profile)
 {
-    char cmd[512];
-    size_t plen = strlen(profile);
-    if (plen == 0 || plen + 6 > sizeof(cmd))
+    return apparmor_write(host_proc_fd, "exec ", "exec", profile);
+}
+
+int cj_apparmor_change_now(int host_proc_fd, const char *profile)
+{
+    return apparmor_write(host_proc_fd, "changeprofile ", "current", profile);
+}
+
+/* The way libapparmor's aa_change_onexec/aa_change_profile do it: "<verb>
+ * <profile>" into the thread's attribute file, then read back. */
+static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile)
+{
+    char cmd[512], rel[64];
+    size_t plen = strlen(profile), vlen = strlen(verb);
+    if (plen == 0 || plen + vlen + 1 > sizeof(cmd))
         return -EINVAL;
-    memcpy(cmd, "exec ", 5);
-    memcpy(cmd + 5, profile, plen);
+    memcpy(cmd, verb, vlen);
+    memcpy(cmd + vlen, profile, plen);
     /* The LSM-stacking interface first, then the classic one; both are the
      * calling thread's own attributes. */
-    const char *rel = "thread-self/attr/apparmor/exec";
+    snprintf(rel, sizeof(rel), "thread-self/attr/apparmor/%s", attr);
     int fd = openat(host_proc_fd, rel, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-        rel = "thread-self/attr/exec";
+        snprintf(rel, sizeof(rel), "thread-self/attr/%s", attr);
         fd = openat(host_proc_fd, rel, O_WRONLY | O_CLOEXEC);
     }
     if (fd < 0)
         return -errno;
-    ssize_t n = write(fd, cmd, 5 + plen);
+    ssize_t n = write(fd, cmd, vlen + plen);
     int e = errno;
     close(fd);
-    if (n != (ssize_t)(5 + plen))
+    if (n != (ssize_t)(vlen + plen))
         return n < 0 ? -e : -EIO;
     return verify_pending(host_proc_fd, rel, profile, plen);
 }

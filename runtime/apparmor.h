@@ -12,4 +12,8 @@ int cj_apparmor_enabled(void);
  * Returns 0 or -errno. */
 int cj_apparmor_onexec(int host_proc_fd, const char *profile);
 
+/* Child side, for the warm path (no exec follows): changes to `profile`
+ * at once, the way aa_change_profile does, and reads the label back. */
+int cj_apparmor_change_now(int host_proc_fd, const char *profile);
+
 #endif

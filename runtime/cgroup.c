@@ -546,6 +546,12 @@ void cj_cgroup_kill(cj_cgroup *cg)
     }
 }
 
+int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
+{
+    long long page = sysconf(_SC_PAGESIZE);
+    return set_limits(cg, lim, page > 0 ? page : 4096, err);
+}
+
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
 {
     cj_cgroup_kill(cg);

@@ -30,6 +30,9 @@ int cj_cgroups_is_v2(const cj_cgroups *cgs);
 /* Creates parent/<name> with the limits set and read back (verified). */
 int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *lim, cj_cgroup **out,
                      cj_err *err);
+/* Sets (and reads back) new limits on a live cgroup: the warm path learns
+ * an execution's limits only when its request arrives. */
+int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
 /* Re-arms a finished execution's cgroup for the next one: kills what is
  * left, checks it is empty, sets the new limits and reads them back. */
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);

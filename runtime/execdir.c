@@ -58,28 +58,73 @@ static const char EXEC_CHECK[] =
 
 /* Replaces each marker line, in template order, by one line: exec() keeps
  * the line number of the codejail library's tracebacks. */
-static int write_wrapper(int dirfd, const cj_execdir_spec *s, cj_err *err)
+static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err);
+
+int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_err *err)
 {
     const char *markers[3] = {"#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
     const char *lines[3] = {s->sys_path_line != NULL ? s->sys_path_line : "pass",
                             s->exec_check ? EXEC_CHECK : "pass",
                             s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass"};
-    int fd = open_new(dirfd, "jailed_code", err);
-    if (fd < 0)
-        return -1;
+    size_t cap = s->wrapper_len + 1;
+    for (int i = 0; i < 3; i++)
+        cap += strlen(lines[i]);
+    char *buf = malloc(cap), *o = buf;
+    if (buf == NULL)
+        return cj_fail(err, ENOMEM, "render jailed_code");
     const char *p = s->wrapper, *end = s->wrapper + s->wrapper_len;
-    int bad = 0;
-    for (int i = 0; i < 3 && !bad; i++) {
+    for (int i = 0; i < 3; i++) {
         const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
         if (m == NULL) {
-            close(fd);
+            free(buf);
             return cj_fail(err, 0, "the jailed_code template has no %s line", markers[i]);
         }
-        bad = write_all(fd, p, (size_t)(m - p)) < 0 || write_all(fd, lines[i], strlen(lines[i])) < 0;
+        memcpy(o, p, (size_t)(m - p));
+        o += m - p;
+        memcpy(o, lines[i], strlen(lines[i]));
+        o += strlen(lines[i]);
         p = m + strlen(markers[i]);
     }
-    bad = bad || write_all(fd, p, (size_t)(end - p)) < 0;
+    memcpy(o, p, (size_t)(end - p));
+    o += end - p;
+    *o = '\0';
+    *out = buf;
+    *out_len = (size_t)(o - buf);
+    return 0;
+}
+
+static int write_wrapper(int dirfd, const cj_execdir_spec *s, cj_err *err)
+{
+    char *text;
+    size_t len;
+    if (cj_execdir_render(s, &text, &len, err) < 0)
+        return -1;
+    int fd = open_new(dirfd, "jailed_code", err);
+    if (fd < 0) {
+        free(text);
+        return -1;
+    }
+    int bad = write_all(fd, text, len) < 0;
+    free(text);
     return finish_file(fd, bad, "jailed_code", err);
+}
+
+int cj_execdir_rewrite(const char *path, const cj_execdir_spec *s, cj_err *err)
+{
+    int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dirfd < 0)
+        return cj_fail(err, errno, "open %s", path);
+    int rc = 0;
+    /* The sandbox sees this directory through a bind mount, so what is
+     * written here now appears there: replace, never edit in place. */
+    if (unlinkat(dirfd, "jailed_code", 0) < 0 && errno != ENOENT)
+        rc = cj_fail(err, errno, "replace jailed_code");
+    if (rc == 0)
+        rc = write_wrapper(dirfd, s, err);
+    if (rc == 0 && s->zip != NULL)
+        rc = write_zip(dirfd, s->zip, s->zip_len, err);
+    close(dirfd);
+    return rc;
 }
 
 static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err)

@@ -26,6 +26,14 @@ typedef struct cj_execdir_spec {
  * On failure nothing is left. */
 int cj_execdir_create(const cj_execdir_spec *spec, char path[PATH_MAX], cj_err *err);
 
+/* The jailed_code text for spec (malloc'd, NUL-terminated), as it would be
+ * written: the warm interpreter compiles it ahead of time. */
+int cj_execdir_render(const cj_execdir_spec *spec, char **out, size_t *len, cj_err *err);
+
+/* Writes jailed_code (and python_lib.zip) anew in an existing directory:
+ * the warm path prepares directories before their requests arrive. */
+int cj_execdir_rewrite(const char *path, const cj_execdir_spec *spec, cj_err *err);
+
 /* Removes the directory and everything the sandbox left in it, without
  * following symlinks or crossing mounts. */
 int cj_execdir_remove(const char *path, cj_err *err);

@@ -108,7 +108,7 @@ static void plan_site(cj_sandbox_env *env, const char *python_bin)
              "builtins.exit, builtins.quit = _sitebuiltins.Quitter('exit', 'Ctrl-D (i.e. EOF)'), "
              "_sitebuiltins.Quitter('quit', 'Ctrl-D (i.e. EOF)')",
              dirs);
-    free(dirs);
+    env->site_dirs = dirs;
     env->sys_path_line = line;
 }
 
@@ -184,6 +184,8 @@ void cj_policy_free(cj_sandbox_env *env)
     env->binds = env->links = NULL;
     free((char *)env->sys_path_line);
     env->sys_path_line = NULL;
+    free((char *)env->site_dirs);
+    env->site_dirs = NULL;
     if (env->seccomp != NULL) {
         cj_seccomp_free((cj_seccomp *)env->seccomp);
         free((cj_seccomp *)env->seccomp);

@@ -22,6 +22,8 @@ struct cj_sandbox {
     int exited;
     int status;
     int namespaces;
+    int warm;      /* a clone of the warm interpreter: not our child, never reaped here */
+    int stdin_fd;  /* warm: where the request is written when it comes */
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
@@ -234,7 +236,7 @@ void cj_sandbox_kill(cj_sandbox *sb)
 {
     if (sb->pid <= 0)
         return;
-    if (sb->namespaces) {
+    if (sb->namespaces || sb->warm) {
         /* The pid namespace's init: its death kills every process in it. */
         if (!sb->exited)
             kill(sb->pid, SIGKILL);
@@ -262,6 +264,8 @@ static int decode_status(int st)
 
 int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err)
 {
+    if (sb->warm)
+        return 0; /* the warm interpreter reaps it and reports on the setup stream */
     if (sb->exited) {
         *status = sb->status;
         return 1;
@@ -283,6 +287,7 @@ int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err)
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen)
 {
     const char *p = records;
+    int seen_status = 0;
     for (size_t off = 0; off + sizeof(struct cj_sandbox_record) <= len; off += sizeof(struct cj_sandbox_record)) {
         struct cj_sandbox_record r;
         memcpy(&r, p + off, sizeof(r));
@@ -292,17 +297,28 @@ int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, 
                      r.detail[0] ? " " : "", r.detail, strerror(r.value));
             return -1;
         }
-        if (r.kind == CJ_RECORD_STATUS)
+        /* The first status is the interpreter's own; on the warm path the
+         * zygote's report of how the clone ended may follow it. */
+        if (r.kind == CJ_RECORD_STATUS && !seen_status) {
             *status = decode_status(r.value);
+            seen_status = 1;
+        }
     }
-    return 0;
+    return seen_status ? 1 : 0;
 }
 
 void cj_sandbox_destroy(cj_sandbox *sb)
 {
     if (sb == NULL)
         return;
-    if (sb->pid > 0) {
+    if (sb->warm) {
+        if (sb->pid > 0)
+            cj_sandbox_kill(sb);
+        else if (sb->cgroup != NULL)
+            cj_cgroup_kill(sb->cgroup);
+        if (sb->stdin_fd >= 0)
+            close(sb->stdin_fd);
+    } else if (sb->pid > 0) {
         cj_sandbox_kill(sb);
         if (!sb->exited) {
             int st;
@@ -318,4 +334,125 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     if (sb->dir[0] != '\0' && cj_execdir_remove(sb->dir, &e) < 0)
         fprintf(stderr, "codejail-server: %s\n", e.msg);
     free(sb);
+}
+
+int cj_sandbox_is_warm(const cj_sandbox *sb)
+{
+    return sb->warm;
+}
+
+int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out,
+                            int child_fds[5], cj_err *err)
+{
+    cj_sandbox *sb = calloc(1, sizeof(*sb));
+    if (sb == NULL)
+        return cj_fail(err, ENOMEM, "allocate sandbox");
+    sb->pid = -1;
+    sb->warm = 1;
+    sb->namespaces = 1;
+    sb->stdin_fd = -1;
+    for (int i = 0; i < 5; i++)
+        child_fds[i] = -1;
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        sb->fds[i] = -1;
+    cj_execdir_spec ds = {.work_dir = env->work_dir, .wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
+                          .uid = env->uid, .gid = env->gid, .exec_check = env->noexec_so != NULL};
+    if (cj_execdir_create(&ds, sb->dir, err) < 0) {
+        free(sb);
+        return -1;
+    }
+    cj_sandbox_spec spec = {.env = env, .limits = *lim};
+    if (make_cgroup(env, &spec, sb, err) < 0)
+        goto fail;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        cj_fail(err, errno, "pipe");
+        goto fail;
+    }
+    child_fds[0] = p[0];
+    sb->stdin_fd = p[1];
+    for (int i = 0; i < CJ_STREAM_COUNT; i++) {
+        if (pipe2(p, O_CLOEXEC) < 0) {
+            cj_fail(err, errno, "pipe");
+            goto fail;
+        }
+        sb->fds[i] = p[0];
+        child_fds[1 + i] = p[1];
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+            cj_fail(err, errno, "fcntl O_NONBLOCK");
+            goto fail;
+        }
+    }
+    *out = sb;
+    return 0;
+fail:
+    for (int i = 0; i < 5; i++)
+        close_fd(&child_fds[i]);
+    cj_sandbox_destroy(sb);
+    return -1;
+}
+
+const char *cj_sandbox_dir(const cj_sandbox *sb)
+{
+    return sb->dir;
+}
+
+int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n)
+{
+    *dirfd = -1;
+    *procs = NULL;
+    *n = 0;
+    if (sb->cgroup == NULL)
+        return 0;
+    *dirfd = cj_cgroup_dirfd(sb->cgroup);
+    *n = cj_cgroup_procs_fds(sb->cgroup, procs);
+    return 1;
+}
+
+void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid)
+{
+    sb->pid = pid;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
+{
+    const cj_sandbox_env *env = spec->env;
+    if (spec->zip != NULL || spec->zip_on_path) {
+        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
+                              .exec_check = env->noexec_so != NULL, .zip_on_path = spec->zip_on_path,
+                              .zip = spec->zip, .zip_len = spec->zip_len};
+        if (cj_execdir_rewrite(sb->dir, &ds, err) < 0)
+            return -1;
+    }
+    if (sb->cgroup != NULL) {
+        cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem, .pids = spec->limits.nproc + 1,
+                                .cpu_quota_us = 100000};
+        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0)
+            return -1;
+    }
+    /* The clone is blocked reading this, so the write completes as fast as
+     * it copies; a clone that died instead gives EPIPE, not a hang. */
+    char head[128];
+    int n = snprintf(head, sizeof(head), "%lld %lld %lld %lld %d\n", spec->limits.cpu, spec->limits.vmem,
+                     spec->limits.fsize, spec->limits.nproc, sb->cgroup == NULL);
+    int rc = write_all(sb->stdin_fd, head, (size_t)n) < 0 || write_all(sb->stdin_fd, spec->input, spec->input_len) < 0
+                 ? cj_fail(err, errno, "write the request to the warm sandbox")
+                 : 0;
+    close(sb->stdin_fd);
+    sb->stdin_fd = -1;
+    return rc;
 }

@@ -28,6 +28,7 @@ typedef struct cj_sandbox_env {
     const char *wrapper; /* the jailed_code template text, loaded at startup */
     size_t wrapper_len;
     const char *sys_path_line; /* "sys.path.extend([...])": the interpreter runs with -S */
+    const char *site_dirs;     /* the list literal alone, for the warm interpreter */
     const char *work_dir; /* execution directories are made here */
     uid_t uid;            /* the unprivileged identity executions run as */
     gid_t gid;
@@ -83,8 +84,8 @@ struct cj_sandbox_record {
 #define CJ_RECORDS_MAX (2 * sizeof(struct cj_sandbox_record))
 
 /* Reads the records: returns -1 and describes the set-up failure in why when
- * there was one; else 0, with *status replaced by the interpreter's own
- * status when the sandbox's init reported it. */
+ * there was one; else 1 with *status replaced by the interpreter's own
+ * status when one was reported (the first), or 0 when none was. */
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
 
 pid_t cj_sandbox_pid(const cj_sandbox *sb);
@@ -100,5 +101,21 @@ int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err);
 /* Kills, reaps (blocking only when the process was already killed), removes
  * the directory and frees.  Safe on NULL. */
 void cj_sandbox_destroy(cj_sandbox *sb);
+
+/* The warm path (http/warm.c drives the warm interpreter):
+ * prepare makes the directory, cgroup (with lim) and pipes of a sandbox to
+ * be cloned from the warm interpreter; child_fds are the ends the clone
+ * gets (stdin, stdout, stderr, result, setup), which the caller sends and
+ * then closes.  started records the clone's pid; dispatch hands it a
+ * request.  Its end is the EOF of the setup stream, after the warm
+ * interpreter's status record: cj_sandbox_reap never reports it. */
+int cj_sandbox_is_warm(const cj_sandbox *sb);
+int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out,
+                            int child_fds[5], cj_err *err);
+const char *cj_sandbox_dir(const cj_sandbox *sb);
+/* The cgroup to clone into: v2 dirfd, or v1 cgroup.procs fds.  0 if none. */
+int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n);
+void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid);
+int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
 
 #endif

@@ -1,0 +1,25 @@
+/* Warm start: a dedicated interpreter (runtime/warm_zygote.py) imports the
+ * operator's preloads once; the pool keeps `warm.pool` clones of it forked,
+ * confined and waiting, so an execution starts by writing its request.
+ * When the warm interpreter dies the service runs cold and restarts it. */
+#ifndef CJ_WARM_H
+#define CJ_WARM_H
+
+#include <h2o.h>
+
+#include "config.h"
+#include "sandbox.h"
+
+typedef struct cj_warm cj_warm;
+
+cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, const char *zygote_py,
+                        const char *lib);
+/* A confined clone waiting for a request (the caller dispatches it), or
+ * NULL when none is ready: the caller then runs the execution cold. */
+cj_sandbox *cj_warm_take(cj_warm *w);
+/* At least one clone is waiting. */
+int cj_warm_ready(const cj_warm *w);
+void cj_warm_on_sigchld(cj_warm *w);
+void cj_warm_destroy(cj_warm *w);
+
+#endif

@@ -1,0 +1,249 @@
+/* libcodejail-warm.so: the confinement of the warm path, loaded with
+ * ctypes.PyDLL by the warm interpreter (warm_zygote.py).
+ *
+ * The warm interpreter imported the operator's modules once; each execution
+ * is a clone of it that, inside this library and before it returns to any
+ * Python code, enters the same fresh namespaces and cgroup, drops the same
+ * privileges and applies the same Landlock and seccomp as the cold path
+ * (spawn.c), and changes to the sandbox's AppArmor profile at once instead
+ * of at an exec.  Exec itself is already gone: noexec.c, linked into this
+ * library, installs its filter when the library is loaded, so the warm
+ * interpreter and every clone of it can never run a program.
+ *
+ * The clone becomes the namespaces' init (see init_loop); the interpreter
+ * that runs the request is its child. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apparmor.h"
+#include "caps.h"
+#include "cgroup.h"
+#include "cj_seccomp.h"
+#include "cj_spawn.h"
+#include "landlock.h"
+#include "mounts.h"
+#include "netns.h"
+#include "sandbox.h"
+
+#define MAX_LIST 32
+#define STATUS_FD 4
+
+struct cj_warm {
+    uid_t uid;
+    gid_t gid;
+    int landlock;
+    int proc_fd;
+    char *apparmor;
+    char *tmp_opts;
+    char *binds[MAX_LIST + 1], *links[MAX_LIST + 1];
+    size_t nb, nl;
+    cj_seccomp seccomp;
+    int have_seccomp;
+};
+
+/* Exported for warm_zygote.py; everything else stays hidden. */
+__attribute__((visibility("default"))) void *cj_warm_new(const char *blob, size_t len);
+__attribute__((visibility("default"))) long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
+                  int n_cg);
+
+static void report(int fd, int kind, int step, int value, const char *detail)
+{
+    struct cj_sandbox_record r = {.kind = kind, .step = step, .value = value};
+    if (detail != NULL)
+        strncpy(r.detail, detail, sizeof(r.detail) - 1);
+    ssize_t n = write(fd, &r, sizeof(r));
+    (void)n;
+}
+
+static __attribute__((noreturn)) void fail(int fd, int step, int errnum, const char *detail)
+{
+    report(fd, CJ_RECORD_FAILURE, step, errnum, detail);
+    _exit(127);
+}
+
+/* "key=value\0" entries: the service's settings, sent once at start. */
+void *cj_warm_new(const char *blob, size_t len)
+{
+    struct cj_warm *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->proc_fd = -1;
+    for (size_t off = 0; off < len;) {
+        const char *e = blob + off;
+        size_t n = strnlen(e, len - off);
+        off += n + 1;
+        const char *eq = memchr(e, '=', n);
+        if (eq == NULL)
+            continue;
+        size_t k = (size_t)(eq - e);
+        const char *v = eq + 1;
+        if (k == 3 && memcmp(e, "uid", 3) == 0)
+            w->uid = (uid_t)strtoul(v, NULL, 10);
+        else if (k == 3 && memcmp(e, "gid", 3) == 0)
+            w->gid = (gid_t)strtoul(v, NULL, 10);
+        else if (k == 8 && memcmp(e, "landlock", 8) == 0)
+            w->landlock = v[0] == '1';
+        else if (k == 7 && memcmp(e, "seccomp", 7) == 0)
+            w->have_seccomp = v[0] == '1';
+        else if (k == 8 && memcmp(e, "apparmor", 8) == 0 && v[0] != '\0')
+            w->apparmor = strdup(v);
+        else if (k == 3 && memcmp(e, "tmp", 3) == 0)
+            w->tmp_opts = strdup(v);
+        else if (k == 4 && memcmp(e, "bind", 4) == 0 && w->nb < MAX_LIST)
+            w->binds[w->nb++] = strdup(v);
+        else if (k == 4 && memcmp(e, "link", 4) == 0 && w->nl < MAX_LIST)
+            w->links[w->nl++] = strdup(v);
+    }
+    cj_err err = {0};
+    if (w->uid == 0 || w->gid == 0 || w->tmp_opts == NULL) {
+        fprintf(stderr, "codejail-warm: incomplete settings (uid, gid, tmp)\n");
+        return NULL;
+    }
+    if (w->have_seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
+        fprintf(stderr, "codejail-warm: seccomp: %s\n", err.msg);
+        return NULL;
+    }
+    if (w->apparmor != NULL && (w->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        perror("codejail-warm: /proc");
+        return NULL;
+    }
+    return w;
+}
+
+/* Only the five stream fds stay, at 0..4: the interpreter's own (modules'
+ * files, the zygote's control socket) never reach the execution. */
+static int place_fds(const int *fds)
+{
+    int high[5];
+    for (int i = 0; i < 5; i++)
+        if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
+            return -1;
+    for (int i = 0; i < 5; i++)
+        if ((i < 4 ? dup2(high[i], i) : dup3(high[i], i, O_CLOEXEC)) < 0)
+            return -1;
+    return close_range(5, ~0U, 0);
+}
+
+/* PID 1 of the clone's namespaces, as the cold path's init (spawn.c): it
+ * holds nothing but the setup stream, reaps, reports the interpreter's
+ * status, and its exit takes the namespace down.  It never returns to
+ * Python: the interpreter is its child, PID 2, exactly as on the cold path,
+ * so signals (SIGXCPU at the CPU limit) act on it as they would there. */
+static __attribute__((noreturn)) void init_loop(const int *fds, pid_t interp)
+{
+    int fd = fds[4];
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+    if (keep < 0 || close_range(0, 63, 0) < 0 || close_range((unsigned)keep + 1, ~0U, 0) < 0)
+        _exit(127);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p < 0)
+            _exit(127);
+        if (p == interp) {
+            report(keep, CJ_RECORD_STATUS, 0, st, NULL);
+            _exit(0);
+        }
+    }
+}
+
+static void child(struct cj_warm *w, const char *dir, const char *inner, const int *fds,
+                                            const int *cg_fds, int n_cg)
+{
+    int fd = fds[4], r;
+    const char *step = NULL;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+    if ((r = cj_cgroup_enter_self(cg_fds, (size_t)n_cg)) < 0)
+        fail(fd, CJ_STEP_CGROUP, -r, NULL);
+    char inner_tmp[4096];
+    snprintf(inner_tmp, sizeof(inner_tmp), "%s/tmp", inner);
+    cj_mount_plan mp = {.host_dir = dir, .inner_dir = inner, .inner_tmp = inner_tmp,
+                        .binds = (const char *const *)w->binds, .links = (const char *const *)w->links,
+                        .tmp_options = w->tmp_opts};
+    if ((r = cj_mounts_enter(&mp, &step)) < 0)
+        fail(fd, CJ_STEP_MOUNTS, -r, step);
+    if (sethostname("codejail", 8) < 0)
+        fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
+    if ((r = cj_netns_setup()) < 0)
+        fail(fd, CJ_STEP_NETWORK, -r, NULL);
+    pid_t interp = fork();
+    if (interp < 0)
+        fail(fd, CJ_STEP_FORK, errno, NULL);
+    if (interp > 0)
+        init_loop(fds, interp);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+    if (chdir(inner) < 0)
+        fail(fd, CJ_STEP_CHDIR, errno, inner);
+    if (w->apparmor != NULL && (r = cj_apparmor_change_now(w->proc_fd, w->apparmor)) < 0)
+        fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
+    if (place_fds(fds) < 0)
+        fail(fd, CJ_STEP_FDS, errno, NULL);
+    fd = STATUS_FD;
+    /* The request's own limits are set by the interpreter once it has read
+     * them, before any code of the request runs; these are the ones no
+     * request changes. */
+    struct rlimit core = {0, 0}, nofile = {128, 128};
+    if (setrlimit(RLIMIT_CORE, &core) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+        fail(fd, CJ_STEP_RLIMITS, errno, NULL);
+    if ((r = cj_caps_lock_down()) < 0)
+        fail(fd, CJ_STEP_CAPS, -r, "bounding set");
+    if (setgroups(0, NULL) < 0 || setresgid(w->gid, w->gid, w->gid) < 0 || setresuid(w->uid, w->uid, w->uid) < 0 ||
+        getuid() != w->uid || geteuid() != w->uid || getgid() != w->gid)
+        fail(fd, CJ_STEP_IDENTITY, errno ? errno : EPERM, NULL);
+    if ((r = cj_caps_verify_none()) < 0)
+        fail(fd, CJ_STEP_CAPS, -r, "verify none left");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+        fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
+    if (w->landlock) {
+        const char *exec[MAX_LIST + 1] = {0}, *read[8] = {0}, *write[4] = {0};
+        for (size_t i = 0; i < w->nb; i++)
+            exec[i] = w->binds[i];
+        const char *rd[] = {inner, "/dev/zero", "/dev/urandom", "/dev/random", NULL};
+        memcpy(read, rd, sizeof(rd));
+        write[0] = inner_tmp;
+        write[1] = "/dev/null";
+        cj_landlock_spec ll = {.exec_paths = exec, .read_paths = read, .write_paths = write};
+        if ((r = cj_landlock_apply(&ll)) < 0)
+            fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
+    }
+    if (w->have_seccomp && (r = cj_seccomp_apply(&w->seccomp)) < 0)
+        fail(fd, CJ_STEP_SECCOMP, -r, NULL);
+}
+
+long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
+                  int n_cg)
+{
+    struct cj_warm *w = h;
+    struct clone_args ca = {
+        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP,
+        .exit_signal = SIGCHLD,
+    };
+    if (cg_dirfd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (unsigned long long)cg_dirfd;
+    }
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        return pid;
+    /* Confined, or exited reporting why; then back to the interpreter,
+     * which reads the request and runs it. */
+    child(w, dir, inner, fds, cg_fds, n_cg);
+    return 0;
+}

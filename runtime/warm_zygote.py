@@ -1,0 +1,189 @@
+# codejail warm start: the interpreter every warm execution is cloned from.
+#
+# Started by codejail-server as `python -S -E -B warm_zygote.py LIB` with its
+# control socket (SOCK_SEQPACKET) on fd 3.  It imports the operator's modules
+# once; for each execution the server sends the execution's directory and
+# stream fds, and LIB clones this process into fresh namespaces, confines the
+# clone completely (see warm_child.c), and returns into it here, where it
+# waits for the request on stdin.  No code of a request ever runs in this
+# process, and nothing one execution does reaches the next: each is a clone
+# of this pristine state, which no clone can write back to.
+import sys
+import os
+import ctypes
+import signal
+import socket
+import struct
+
+RECORD = struct.Struct("=iii52s")  # struct cj_sandbox_record (sandbox.h)
+REPLY = struct.Struct("=cxxxIiI")  # kind, slot, value, spare
+RECORD_STATUS = 2
+
+
+def main():
+    # Loading the library installs the exec filter on this process: from
+    # here on neither it nor any clone can run a program.
+    lib = ctypes.PyDLL(sys.argv[1])
+    lib.cj_warm_new.restype = ctypes.c_void_p
+    lib.cj_warm_new.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.cj_warm_fork.restype = ctypes.c_long
+    lib.cj_warm_fork.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                                 ctypes.POINTER(ctypes.c_int), ctypes.c_int,
+                                 ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    # The control socket moves out of the 0..4 a clone's streams will take.
+    ctl = socket.socket(fileno=os.dup(3))
+    os.close(3)
+    msg = ctl.recv(1 << 20)
+    settings = [e.decode() for e in msg.split(b"\0") if e]
+    handle = lib.cj_warm_new(msg, len(msg))
+    if not handle:
+        sys.exit("codejail-warm: bad settings")
+    for entry in settings:
+        key, _, value = entry.partition("=")
+        if key == "syspath":
+            sys.path.extend(eval(value, {"__builtins__": {}}))  # the server's list literal
+    import builtins, _sitebuiltins  # what site would add: exit() and quit()
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+    import io, resource, random, types, traceback, atexit  # noqa: F401 (used by the clones)
+    wrappers = {}
+    for entry in settings:
+        key, _, value = entry.partition("=")
+        if key == "preload":
+            __import__(value)
+        elif key in ("wrapper0", "wrapper1"):
+            # Compiled once here: a clone only renames it to its directory.
+            wrappers[value] = compile(value, "jailed_code", "exec")
+    import gc
+    gc.collect()
+    gc.freeze()  # the collector must not walk (and so copy) the shared objects in every clone
+    pending = {}  # pid -> status fd
+
+    def reap(*_):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            fd = pending.pop(pid, None)
+            if fd is not None:
+                try:
+                    os.write(fd, RECORD.pack(RECORD_STATUS, 0, status, b""))
+                except OSError:
+                    pass  # the service already let this execution go
+                finally:
+                    os.close(fd)
+
+    signal.signal(signal.SIGCHLD, reap)
+    ctl.send(REPLY.pack(b"R", 0, os.getpid(), 0))
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctl, 65536, 16)
+        except InterruptedError:
+            continue
+        if not msg:
+            os._exit(0)  # the service is gone
+        slot, = struct.unpack_from("=I", msg, 1)
+        fields = msg[5:].split(b"\0")
+        directory, inner = fields[0], fields[1]
+        cg_dirfd = int(fields[2])
+        n_cg = len(fds) - 5 - (1 if cg_dirfd >= 0 else 0)
+        streams = (ctypes.c_int * 5)(*fds[:5])
+        cg_fds = (ctypes.c_int * max(n_cg, 1))(*fds[5:5 + n_cg])
+        cg_fd = fds[-1] if cg_dirfd >= 0 else -1
+        ctypes.pythonapi.PyOS_BeforeFork()
+        pid = lib.cj_warm_fork(handle, directory, inner, streams, cg_fd, cg_fds, n_cg)
+        if pid == 0:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
+            ctl.detach()  # its fd number now belongs to the clone's streams
+            run_execution(wrappers)  # never returns
+        ctypes.pythonapi.PyOS_AfterFork_Parent()
+        for fd in fds:
+            if fd != fds[4]:
+                os.close(fd)
+        if pid < 0:
+            os.close(fds[4])
+            ctl.send(REPLY.pack(b"E", slot, -pid, 0))
+            continue
+        pending[pid] = fds[4]
+        ctl.send(REPLY.pack(b"P", slot, pid, 0))
+        reap()
+
+
+def renamed(code, path):
+    consts = tuple(renamed(c, path) if isinstance(c, type(code)) else c for c in code.co_consts)
+    return code.replace(co_filename=path, co_consts=consts)
+
+
+def run_execution(wrappers):
+    """In the clone, confined: read the request, set its limits, run it."""
+    import io, resource, random, types, traceback, atexit
+    code = 1
+    try:
+        os.close(4)  # the setup stream is the init's: nothing of the request may write there
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Seeded state must not repeat between executions cloned from one
+        # interpreter (the hash seed cannot change: it is the interpreter's).
+        random.seed()
+        for name in ("random2", "numpy.random"):
+            mod = sys.modules.get(name)
+            if mod is not None and hasattr(mod, "seed"):
+                mod.seed()
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                                       line_buffering=True)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                       errors="backslashreplace", line_buffering=True)
+        # The first line carries the request's limits: CPU VMEM FSIZE NPROC USE_NPROC.
+        cpu, vmem, fsize, nproc, use_nproc = (int(v) for v in sys.stdin.readline().split())
+
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at cpu, as the cold path
+        as_limit = vmem if vmem > 0 else resource.RLIM_INFINITY
+        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        if use_nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        path = os.path.join(os.getcwd(), "jailed_code")
+        sys.argv = ["jailed_code"]
+        sys.path[0] = os.getcwd()  # the script directory, as for the cold interpreter
+        main = types.ModuleType("__main__")
+        main.__file__ = path
+        main.__builtins__ = __builtins__
+        sys.modules["__main__"] = main
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+
+        try:
+            exec(compile(source, path, "exec"), main.__dict__)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if e.code is not None and not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+        except BaseException:
+            etype, value, tb = sys.exc_info()
+            # Start the traceback at jailed_code, as the cold interpreter's
+            # (the hook prints the exception's own __traceback__).
+            if tb is not None:
+                value.__traceback__ = tb.tb_next
+            sys.excepthook(etype, value, value.__traceback__)
+            code = 1
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:
+            pass
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code & 0xFF)
+
+
+if __name__ == "__main__":
+    main()
