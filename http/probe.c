@@ -46,9 +46,9 @@ static const struct check CHECKS[] = {
      "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
      "r = 'denied' if libc.unshare(0x00020000) == -1 and ctypes.get_errno() == 1 else 'ALLOWED'\n",
      "{}", DENIED},
-    {"ptrace", "seccomp",
+    {"ptrace", "seccomp (EPERM), AppArmor (EACCES)",
      "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-     "r = 'denied' if libc.ptrace(0, 0, 0, 0) == -1 and ctypes.get_errno() == 1 else 'ALLOWED'\n",
+     "r = 'denied' if libc.ptrace(0, 0, 0, 0) == -1 and ctypes.get_errno() in (1, 13) else 'ALLOWED'\n",
      "{}", DENIED},
     {"fork past NPROC", "cgroup pids, rlimits",
      "import os, time\ndef attempt():\n    for _ in range(200):\n        if os.fork() == 0:\n"

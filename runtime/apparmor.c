@@ -7,9 +7,26 @@
 #include <sys/apparmor.h>
 #include <unistd.h>
 
+/* libapparmor asks securityfs, which containers usually do not mount; the
+ * kernel's own switch and our task's label say the same without it. */
 int cj_apparmor_enabled(void)
 {
-    return aa_is_enabled() == 1;
+    if (aa_is_enabled() == 1)
+        return 1;
+    char buf[8] = "";
+    int fd = open("/sys/module/apparmor/parameters/enabled", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n < 1 || buf[0] != 'Y')
+        return 0;
+    fd = open("/proc/self/attr/apparmor/current", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fd = open("/proc/self/attr/current", O_RDONLY | O_CLOEXEC);
+    n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    return n > 0;
 }
 
 /* Reads the label back (the pending exec label, or the current one): the
@@ -27,25 +44,34 @@ static int verify_pending(int host_proc_fd, const char *rel, const char *profile
         return -e;
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
         n--;
-    if ((size_t)n < plen || memcmp(buf, profile, plen) != 0 ||
-        ((size_t)n > plen && buf[plen] != ' ')) /* "name" or "name (enforce)" */
-        return -EPERM;
-    return 0;
+    buf[n] = '\0';
+    /* "name", "name (enforce)", or a stack "a//&name": the profile must be
+     * one whole component of the label. */
+    for (const char *p = strstr(buf, profile); p != NULL; p = strstr(p + 1, profile)) {
+        char before = p == buf ? '\0' : p[-1], after = p[plen];
+        if ((before == '\0' || before == '&' || before == '/') && (after == '\0' || after == ' ' || after == '/'))
+            return 0;
+    }
+    return -EPERM;
 }
 
 static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile);
 
+/* Stacked, not switched: no_new_privs is set before the exec, and under it
+ * the kernel lets a confined task (the service in its codejail_service
+ * profile) only add a profile, never leave its own.  Stacked on an
+ * unconfined task the label is simply the sandbox profile. */
 int cj_apparmor_onexec(int host_proc_fd, const char *profile)
 {
-    return apparmor_write(host_proc_fd, "exec ", "exec", profile);
+    return apparmor_write(host_proc_fd, "stack ", "exec", profile);
 }
 
 int cj_apparmor_change_now(int host_proc_fd, const char *profile)
 {
-    return apparmor_write(host_proc_fd, "changeprofile ", "current", profile);
+    return apparmor_write(host_proc_fd, "stack ", "current", profile);
 }
 
-/* The way libapparmor's aa_change_onexec/aa_change_profile do it: "<verb>
+/* The way libapparmor's aa_stack_onexec/aa_stack_profile do it: "<verb>
  * <profile>" into the thread's attribute file, then read back. */
 static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile)
 {

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -10,6 +12,7 @@ struct cj_cgroup_pool {
     cj_cgroup **idle;
     size_t n_idle, max_idle;
     unsigned long long seq;
+    unsigned int tag; /* random: names stay apart between services sharing a parent */
 };
 
 cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
@@ -24,6 +27,10 @@ cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
     }
     p->cgs = cgs;
     p->max_idle = max_idle;
+    /* Not the pid: services in pid namespaces of their own all have small,
+     * equal pids. */
+    if (getrandom(&p->tag, sizeof(p->tag), 0) != (ssize_t)sizeof(p->tag))
+        p->tag = (unsigned int)getpid() ^ (unsigned int)time(NULL);
     return p;
 }
 
@@ -46,9 +53,8 @@ int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup
         fprintf(stderr, "codejail-server: not reusing a cgroup: %s\n", e.msg);
         destroy_logged(cg);
     }
-    /* The pid keeps names apart between services sharing one parent. */
     char name[64];
-    snprintf(name, sizeof(name), "exec-%ld-%llu", (long)getpid(), ++p->seq);
+    snprintf(name, sizeof(name), "exec-%08x-%llu", p->tag, ++p->seq);
     return cj_cgroup_create(p->cgs, name, lim, out, err);
 }
 

@@ -154,6 +154,8 @@ def to_yaml(d, indent=0):
             lines.append(to_yaml(v, indent + 2))
         elif isinstance(v, dict):
             lines.append(f"{pad}{key}: {{}}")
+        elif isinstance(v, (list, tuple)):  # a flow sequence of scalars
+            lines.append(f"{pad}{key}: [{', '.join(_yaml_scalar(x) for x in v)}]")
         else:
             lines.append(f"{pad}{key}: {_yaml_scalar(v)}")
     return "\n".join(lines)

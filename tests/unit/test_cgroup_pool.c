@@ -1,6 +1,7 @@
 /* The execution cgroup pool: a returned cgroup is emptied and re-armed with
  * the next execution's limits (read back from the kernel here), the pool
  * never keeps more than it may, and freeing it removes what it kept. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,18 @@ int main(void)
     cj_cgroup_limits b = {.memory_bytes = 32 << 20, .pids = 3, .cpu_quota_us = 50000};
     cj_cgroup *first = NULL, *again = NULL, *other = NULL;
     CHECK(cj_cgroup_pool_get(pool, &a, &first, &err) == 0);
-    char name[256];
-    snprintf(name, sizeof(name), "%s/exec-%d-1", pids_root, (int)getpid());
+    /* Its name: exec-<random tag>-1, the only one in the test's parent. */
+    char name[512] = "";
+    {
+        DIR *d = opendir(pids_root);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL)
+            if (strncmp(e->d_name, "exec-", 5) == 0)
+                snprintf(name, sizeof(name), "%s/%s", pids_root, e->d_name);
+        if (d != NULL)
+            closedir(d);
+    }
+    CHECK(strlen(name) > 2 && strcmp(name + strlen(name) - 2, "-1") == 0);
     CHECK(read_ll(name, "pids.max") == 7);
 
     /* A process left behind in it is killed when it goes back. */
@@ -73,8 +84,8 @@ int main(void)
     /* The pool is empty now: a second one is created under a new name. */
     CHECK(cj_cgroup_pool_get(pool, &a, &other, &err) == 0);
     CHECK(other != again);
-    char name2[256];
-    snprintf(name2, sizeof(name2), "%s/exec-%d-2", pids_root, (int)getpid());
+    char name2[512];
+    snprintf(name2, sizeof(name2), "%.*s2", (int)strlen(name) - 1, name);
     struct stat sb;
     CHECK(stat(name2, &sb) == 0);
     /* Past max_idle (1), a returned cgroup is removed. */

@@ -1,0 +1,168 @@
+"""The warm path: executions cloned from an interpreter that imported the
+preloads once.  Isolation and answers must equal the cold path's; nothing one
+execution does may reach the next.
+
+A warm service always holds confined clones waiting for work (processes of
+the sandbox user, prepared execution directories), so it is not registered
+with the per-test idle checks of conftest.py: its own fixture checks that
+stopping it leaves nothing (no process, no directory, no cgroup).
+"""
+
+import glob
+import os
+import re
+import signal
+import time
+
+import pytest
+
+import cjtest
+import conftest
+
+WARM = {"warm": {"enabled": True, "pool": 2, "preload": ["numpy", "six", "random2"]}}
+
+
+@pytest.fixture(scope="module")
+def warm(prefix):
+    parent = f"codejail-warmtest-{os.getpid()}"
+    svc = cjtest.Service(prefix, dict(WARM, cgroup_parent=parent), name="warm")
+    svc.start()
+    conftest._STARTED_PIDS.add(svc.proc.pid)  # ours: not a process that escaped a service
+    try:
+        yield svc
+    finally:
+        procs_before = cjtest.descendants(svc.proc.pid)
+        svc.stop()
+        assert svc.returncode == 0, svc.log()
+        assert os.listdir(svc.work_dir) == [], os.listdir(svc.work_dir)
+        alive = [p for p in procs_before if os.path.exists(f"/proc/{p}")]
+        assert alive == [], [cjtest.describe(p) for p in alive]
+        left = glob.glob(f"/sys/fs/cgroup/*/{parent}/*/") + glob.glob(f"/sys/fs/cgroup/{parent}/*/")
+        assert left == [], left
+        for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
+            os.rmdir(d)
+
+
+def ok_globals(r):
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"globals_dict"}, body
+    return body["globals_dict"]
+
+
+def warm_runs(svc):
+    return len(re.findall(r"path=warm", svc.log()))
+
+
+def test_probe_checks_the_warm_path_too(warm):
+    log = warm.log()
+    names = re.findall(r"startup check '([^']+)' passed", log)
+    warm_names = re.findall(r"startup check '([^']+)' \(warm\) passed", log)
+    assert warm_names and sorted(warm_names) == sorted(names), log
+    assert "(warm) failed" not in log
+
+
+def test_executions_run_warm(warm):
+    before = warm_runs(warm)
+    assert ok_globals(warm.run("x = x + 1", {"x": 16})) == {"x": 17}
+    assert warm_runs(warm) == before + 1, warm.log()
+
+
+def test_preloaded_module_is_usable(warm):
+    g = ok_globals(warm.run("import numpy as np\nx = float(np.arange(1000).sum())", {}))
+    assert g == {"x": 499500.0}
+
+
+def test_nothing_carries_over_between_executions(warm):
+    patch = ("import six, sys, builtins\n"
+             "six.CODEJAIL_PATCHED = 1\n"
+             "sys.modules['codejail_marker'] = six\n"
+             "builtins.codejail_marker = 1\n"
+             "sys.path.insert(0, '/nowhere')\n"
+             "done = 1")
+    assert ok_globals(warm.run(patch, {})) == {"done": 1}
+    look = ("import six, sys, builtins\n"
+            "a = hasattr(six, 'CODEJAIL_PATCHED')\n"
+            "b = 'codejail_marker' in sys.modules\n"
+            "c = hasattr(builtins, 'codejail_marker')\n"
+            "d = '/nowhere' in sys.path")
+    for _ in range(3):
+        assert ok_globals(warm.run(look, {})) == {"a": False, "b": False, "c": False, "d": False}
+
+
+def test_random_state_is_reseeded(warm):
+    code = ("import random, random2, numpy\n"
+            "r = random.random()\nr2 = random2.random()\nn = float(numpy.random.random())")
+    seen = [ok_globals(warm.run(code, {})) for _ in range(4)]
+    for key in ("r", "r2", "n"):
+        values = [g[key] for g in seen]
+        assert len(set(values)) == len(values), (key, values)
+
+
+def test_same_answers_as_cold(warm, service):
+    # The exact emsg, line 19 of jailed_code included, on both paths.
+    answers = []
+    for svc in (warm, service):
+        r = svc.run("1/0", {"x": 1})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["globals_dict"] == {"x": 1}
+        answers.append(cjtest.normalise_sandbox_dir(body["emsg"]))
+    assert answers[0] == answers[1], "\n".join(answers)
+    assert 'jailed_code", line 19, in <module>' in answers[0]
+    for svc in (warm, service):
+        r = svc.run("exit(7)", {})
+        assert r.json()["emsg"] == "Couldn't execute jailed code: stdout: b'', stderr: b'' with status code: 7"
+
+
+def test_the_interpreter_is_pid_2_with_only_its_streams(warm):
+    code = ("import os\npid = os.getpid()\n"
+            "def is_open(fd):\n"
+            "    try:\n        os.fstat(fd)\n        return True\n    except OSError:\n        return False\n"
+            "fds = [fd for fd in range(64) if is_open(fd)]\n"
+            "uid = os.getuid()")
+    assert ok_globals(warm.run(code, {})) == {"pid": 2, "fds": [0, 1, 2, 3], "uid": 65534}
+
+
+def test_cpu_limit_is_sigxcpu(make_service):
+    svc = make_service(dict(WARM, limits={"CPU": 1, "REALTIME": 5}))
+    r = svc.run("while True: pass", {})
+    assert r.json()["emsg"] == "Couldn't execute jailed code: stdout: b'', stderr: b'' with status code: -24"
+    assert "path=warm" in svc.log()
+    # make_service's idle check cannot hold for a warm service: stop it here.
+    svc.stop()
+
+
+@pytest.mark.parametrize("attempt,errors", [
+    ("os.listdir('/')", "PermissionError"),
+    ("open('/etc/passwd').read()", "FileNotFoundError"),
+    ("os.execv(sys.executable, [sys.executable])", "PermissionError"),
+    ("__import__('socket').socket(__import__('socket').AF_INET)", "PermissionError"),
+    ("open('x', 'w')", "OSError"),
+])
+def test_escapes_are_denied_on_the_warm_path(warm, attempt, errors):
+    code = (f"import os, sys\ntry:\n    {attempt}\n    r = 'ALLOWED'\n"
+            f"except {errors} as e:\n    r = type(e).__name__")
+    g = ok_globals(warm.run(code, {}))
+    assert g["r"] != "ALLOWED" and g["r"].endswith("Error"), g
+
+
+def test_a_dead_warm_interpreter_is_replaced(warm):
+    # The warm interpreter is the server's own child (its clones are its).
+    zygotes = [p for p in cjtest.descendants(warm.proc.pid)
+               if "warm_zygote.py" in cjtest.proc_cmdline(p) and (cjtest.proc_stat(p) or ("", 0))[1] == warm.server_pid]
+    assert len(zygotes) == 1, [cjtest.describe(p) for p in cjtest.descendants(warm.proc.pid)]
+    ready_before = warm.log().count("warm interpreter ready")
+    os.kill(zygotes[0], signal.SIGKILL)
+    # Meanwhile executions still get answers (cold).
+    assert ok_globals(warm.run("x = 2", {})) == {"x": 2}
+    deadline = time.monotonic() + 30
+    while warm.log().count("warm interpreter ready") == ready_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert warm.log().count("warm interpreter ready") == ready_before + 1, warm.log()
+    deadline = time.monotonic() + 30
+    before = warm_runs(warm)
+    while warm_runs(warm) == before and time.monotonic() < deadline:
+        assert ok_globals(warm.run("x = 3", {})) == {"x": 3}
+        time.sleep(0.1)
+    assert warm_runs(warm) > before
