@@ -1,6 +1,10 @@
 /* codejail-init: the container's PID 1.
  *
- * It starts one command (the "main child"), forwards termination and job
+ * It prepares the container (container.c, cgroups.c: namespaces, mounts,
+ * cgroup delegation; started on a bare host it makes the container first and
+ * stays outside as a relay for the init inside, which is this same program),
+ * then starts one command (the "main child", codejail-server) with only the
+ * capabilities the server needs (caps.c).  It forwards termination and job
  * signals to it, reaps every zombie that ends up with us, and exits with the
  * main child's status (128+N when it died of signal N).  Before exiting it
  * stops whatever descendants are left: SIGTERM, a grace period, then SIGKILL,
@@ -10,6 +14,8 @@
  * Two regimes, as everywhere in codejail: set-up errors exit 125 before any
  * child exists; once the main loop runs nothing makes us exit except the main
  * child's end, because a PID 1 that dies takes the whole container with it. */
+#include "init.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -34,32 +40,14 @@
 #define CODEJAIL_VERSION "dev"
 #endif
 
-enum {
-    EXIT_SETUP = 125,       /* usage or set-up error: the command never ran */
-    EXIT_EXEC_FAILED = 127, /* like a shell's "command not found" */
-};
-
 #define DEFAULT_GRACE_S 10
 #define MAX_GRACE_S 86400 /* a day: keeps seconds * 1000 far from overflow */
 #define KILL_SWEEP_MS 100 /* how often to re-sweep while SIGKILLing leftovers */
 
-struct init_ctx {
-    char **cmd;      /* NULL-terminated argv of the main child */
-    int grace_s;     /* SIGTERM -> SIGKILL delay */
-    bool namespaces; /* false with --no-namespaces */
+#define DEFAULT_CGROUP_PARENT "codejail" /* the server's default cgroup_parent */
+#define DEFAULT_WORK_SIZE "256m"
 
-    pid_t self;
-    bool pid1;          /* init of a pid namespace: kill(-1) reaches everyone */
-    sigset_t orig_mask; /* what we were started with; the child gets it back */
-    int sfd;            /* signalfd for every signal */
-
-    pid_t child;         /* main child */
-    bool child_exited;   /* set only when we reaped it, see forward() */
-    int child_status;    /* its wait status, once child_exited */
-    int64_t kill_at_ms;  /* when to SIGKILL the main child; -1 when not due */
-};
-
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+void say(const char *fmt, ...)
 {
     /* One write() per line so our messages don't interleave mid-line with
      * the child's output on a shared stderr. */
@@ -85,6 +73,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int fail(const char *fmt, ...)
+{
+    int e = errno;
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    say("%s: %s", what, strerror(e));
+    return -1;
+}
+
 /* poll() timeout until a deadline (-1 = none). */
 static int timeout_until(int64_t deadline_ms)
 {
@@ -99,18 +99,26 @@ static int timeout_until(int64_t deadline_ms)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: codejail-init [--grace SECONDS] [--no-namespaces] [--] CMD [ARGS...]\n"
-            "Run CMD as the child of a minimal init: forward signals, reap zombies,\n"
-            "exit with CMD's status (128+N if killed by signal N).\n"
+            "Usage: codejail-init [OPTIONS] [--] CMD [ARGS...]\n"
+            "Prepare the container for codejail-server, then run CMD as the child of a\n"
+            "minimal init: forward signals, reap zombies, exit with CMD's status (128+N\n"
+            "if killed by signal N).  As PID 1 it prepares the container it is in;\n"
+            "otherwise it first makes one (new pid, mount, ipc, uts, cgroup namespaces).\n"
             "\n"
-            "  --grace SECONDS   wait this long after SIGTERM before SIGKILL\n"
-            "                    (default %d, or $CODEJAIL_INIT_GRACE)\n"
-            "  --no-namespaces   run in the current namespaces (as a subreaper)\n"
-            "  --help            show this help\n"
-            "  --version         show the version\n"
+            "  --grace SECONDS         wait this long after SIGTERM before SIGKILL\n"
+            "                          (default %d, or $CODEJAIL_INIT_GRACE)\n"
+            "  --no-namespaces         stay in the current namespaces (as a subreaper)\n"
+            "  --cgroup-parent NAME    cgroup for the executions, under the hierarchy's\n"
+            "                          root (default %s, or $CODEJAIL_CGROUP_PARENT)\n"
+            "  --no-cgroups            leave cgroups alone\n"
+            "  --work-tmpfs PATH[:SIZE]  mount a tmpfs of SIZE (default %s) on PATH\n"
+            "                          for execution directories ($CODEJAIL_WORK_TMPFS)\n"
+            "  --keep-caps             CMD keeps every capability in our bounding set\n"
+            "  --help                  show this help\n"
+            "  --version               show the version\n"
             "\n"
             "Exit status: CMD's, 125 on a usage or set-up error, 127 if CMD cannot run.\n",
-            DEFAULT_GRACE_S);
+            DEFAULT_GRACE_S, DEFAULT_CGROUP_PARENT, DEFAULT_WORK_SIZE);
 }
 
 static bool parse_grace(const char *s, int *out)
@@ -127,24 +135,63 @@ static bool parse_grace(const char *s, int *out)
     return true;
 }
 
+/* PATH[:SIZE], SIZE a whole number of bytes with an optional k, m or g. */
+static bool parse_work_tmpfs(const char *s, struct work_tmpfs *w)
+{
+    const char *colon = strrchr(s, ':');
+    const char *size = colon != NULL ? colon + 1 : DEFAULT_WORK_SIZE;
+    size_t plen = colon != NULL ? (size_t)(colon - s) : strlen(s);
+    if (s[0] != '/' || plen >= sizeof(w->path) || !isdigit((unsigned char)size[0]))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(size, &end, 10);
+    int shift = *end == '\0' ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 : -1;
+    /* 0 would mean "no limit" to tmpfs; 2^50 bytes keeps us far from overflow. */
+    if (shift < 0 || (*end != '\0' && end[1] != '\0') || errno != 0 || n == 0 || n > (1ULL << 50) >> shift)
+        return false;
+    memcpy(w->path, s, plen);
+    w->path[plen] = '\0';
+    snprintf(w->size, sizeof(w->size), "%s", size);
+    w->bytes = n << shift;
+    return true;
+}
+
 /* Returns -1 to go on, or the status to exit with right away. */
 static int parse_args(struct init_ctx *c, int argc, char **argv)
 {
-    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_HELP, OPT_VERSION };
+    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_PARENT, OPT_NO_CG, OPT_WORK, OPT_KEEP_CAPS, OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {
         {"grace", required_argument, NULL, OPT_GRACE},
         {"no-namespaces", no_argument, NULL, OPT_NO_NS},
+        {"cgroup-parent", required_argument, NULL, OPT_PARENT},
+        {"no-cgroups", no_argument, NULL, OPT_NO_CG},
+        {"work-tmpfs", required_argument, NULL, OPT_WORK},
+        {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
 
     c->grace_s = DEFAULT_GRACE_S;
-    c->namespaces = true;
+    c->namespaces = c->cgroups = true;
+    /* Settings from the environment are checked even when an option
+     * overrides them: a typo there would otherwise surface only in the
+     * deployment that lacks the option. */
     const char *env = getenv("CODEJAIL_INIT_GRACE");
     if (env != NULL && !parse_grace(env, &c->grace_s)) {
-        /* A typo here would otherwise silently mean 10 s in production. */
         say("invalid CODEJAIL_INIT_GRACE '%s' (whole seconds, 0-%d)", env, MAX_GRACE_S);
+        return EXIT_SETUP;
+    }
+    env = getenv("CODEJAIL_CGROUP_PARENT");
+    c->cgroup_parent = env != NULL ? env : DEFAULT_CGROUP_PARENT;
+    if (!cgroup_parent_valid(c->cgroup_parent)) {
+        say("invalid CODEJAIL_CGROUP_PARENT '%s' (a relative cgroup path without '.' or '..')", env);
+        return EXIT_SETUP;
+    }
+    env = getenv("CODEJAIL_WORK_TMPFS");
+    if (env != NULL && env[0] != '\0' && !parse_work_tmpfs(env, &c->work)) { /* "": none */
+        say("invalid CODEJAIL_WORK_TMPFS '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", env);
         return EXIT_SETUP;
     }
 
@@ -163,6 +210,25 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
             break;
         case OPT_NO_NS:
             c->namespaces = false;
+            break;
+        case OPT_PARENT:
+            if (!cgroup_parent_valid(optarg)) {
+                say("invalid --cgroup-parent '%s' (a relative cgroup path without '.' or '..')", optarg);
+                return EXIT_SETUP;
+            }
+            c->cgroup_parent = optarg;
+            break;
+        case OPT_NO_CG:
+            c->cgroups = false;
+            break;
+        case OPT_WORK:
+            if (!parse_work_tmpfs(optarg, &c->work)) {
+                say("invalid --work-tmpfs '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", optarg);
+                return EXIT_SETUP;
+            }
+            break;
+        case OPT_KEEP_CAPS:
+            c->keep_caps = true;
             break;
         case OPT_HELP:
             usage(stdout);
@@ -190,23 +256,6 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
 }
 
 /* ---- set-up ------------------------------------------------------------- */
-
-/* Mounts, cgroup leaf, namespaces: a later change fills this in when
- * c->namespaces is set.  It runs with every signal blocked and before the
- * main child exists, so it may fail closed (exit 125) and nothing leaks. */
-static int prepare_container(const struct init_ctx *c)
-{
-    (void)c;
-    return 0;
-}
-
-/* Set-up failures are reported where they happen and end in exit 125: no
- * caller is left to add context, so an error value would buy nothing. */
-static int fail(const char *what)
-{
-    say("%s: %s", what, strerror(errno));
-    return -1;
-}
 
 static int setup(struct init_ctx *c)
 {
@@ -237,9 +286,9 @@ static int setup(struct init_ctx *c)
     if (c->sfd < 0)
         return fail("signalfd");
 
-    if (prepare_container(c) < 0)
-        return -1;
-    return 0;
+    /* With every signal blocked and before the main child exists: it may
+     * fail closed (exit 125) and nothing leaks. */
+    return prepare_container(c);
 }
 
 __attribute__((noreturn)) static void exec_child(const struct init_ctx *c)
@@ -249,6 +298,11 @@ __attribute__((noreturn)) static void exec_child(const struct init_ctx *c)
      * child would get it twice.  It cannot fail: a fresh child never leads
      * a process group. */
     (void)setsid();
+    const char *step;
+    if (!c->keep_caps && caps_limit_to_server(&step) < 0) {
+        dprintf(STDERR_FILENO, "codejail-init: capabilities: %s: %s\n", step, strerror(errno));
+        _exit(EXIT_SETUP);
+    }
     /* Dispositions are already SIG_DFL (reset in setup()); the mask is the
      * one thing still ours.  Signals forwarded before this line stay
      * pending and strike right here, so none is lost. */
@@ -313,8 +367,11 @@ static void forward(struct init_ctx *c, int sig)
     if (kill(c->child, sig) < 0)
         say("forward SIG%s to %d: %s", sigabbrev_np(sig), (int)c->child, strerror(errno));
     /* Only the first request starts the clock: repeated SIGTERMs must not
-     * postpone the SIGKILL forever. */
-    if (is_stop(sig) && c->kill_at_ms < 0)
+     * postpone the SIGKILL forever.  A relay keeps no clock: the init inside
+     * runs the grace twice (its main child, then the leftovers), and killing
+     * it early would cut the second short; were it stuck, a SIGKILL to it
+     * would meet the same unkillable processes its own SIGKILL does. */
+    if (is_stop(sig) && c->kill_at_ms < 0 && !c->relay)
         c->kill_at_ms = now_ms() + (int64_t)c->grace_s * 1000;
 }
 
@@ -506,17 +563,23 @@ int main(int argc, char **argv)
 
     if (setup(&c) < 0)
         return EXIT_SETUP;
-    c.child = fork();
-    if (c.child < 0) {
-        say("fork: %s", strerror(errno));
-        return EXIT_SETUP;
+    if (!c.relay) {
+        c.child = fork();
+        if (c.child < 0) {
+            say("fork: %s", strerror(errno));
+            return EXIT_SETUP;
+        }
+        if (c.child == 0)
+            exec_child(&c);
     }
-    if (c.child == 0)
-        exec_child(&c);
 
     /* From here on nothing exits but the main child's end. */
     run_main_child(&c);
-    stop_leftovers(&c);
+    /* A relay's descendants all live in the pid namespace whose init it
+     * waited for, and the kernel killed them with it.  Its /proc is that
+     * namespace's too now, so a scan would misread every pid. */
+    if (!c.relay)
+        stop_leftovers(&c);
     if (WIFSIGNALED(c.child_status))
         return 128 + WTERMSIG(c.child_status);
     return WEXITSTATUS(c.child_status);

@@ -4,6 +4,11 @@ The binary comes from $CODEJAIL_INIT; a missing binary fails every test
 rather than skipping it, so CI cannot go green without running them.  Every
 wait is bounded (subprocess timeouts, deadlines in wait_for), and a fixture
 SIGKILLs whatever a failed test leaves behind.
+
+Started from pytest, init makes a container of its own (namespaces mode) and
+CMD sees pids of that pid namespace: tests that look CMD's pids up in our
+/proc use --no-namespaces.  The container itself is tested in
+test_container.py.
 """
 
 import ctypes
@@ -317,15 +322,16 @@ def test_child_gets_default_dispositions_and_original_mask(spawn):
     assert "SigIgn:\t0000000000000000\n" in out
 
 
-def test_child_inherits_no_init_fds(spawn):
-    run = spawn("--", "ls", "-l", "/proc/self/fd/")
+@pytest.mark.parametrize("mode", [[], ["--no-namespaces"]])
+def test_child_inherits_no_init_fds(spawn, mode):
+    run = spawn(*mode, "--", "ls", "-l", "/proc/self/fd/")
     out = run.p.communicate(timeout=TIMEOUT)[0].decode()
     assert run.p.returncode == 0
     assert "anon_inode" not in out, out  # signalfd, pidfds
 
 
 def test_child_has_own_session(spawn):
-    run = spawn(*sh("echo $$; exec sleep 100"))
+    run = spawn("--no-namespaces", *sh("echo $$; exec sleep 100"))
     pid = int(run.readline())
     st = stat(pid)
     assert st[2] == pid  # session id == its pid: setsid() ran
@@ -379,7 +385,7 @@ def test_child_that_stops_in_time_keeps_its_status(spawn):
 def test_orphaned_grandchild_is_reaped(spawn):
     # The subshell starts a short sleep and exits: the sleep is orphaned,
     # comes to init (subreaper), and must not stay a zombie when it ends.
-    run = spawn(*sh("(sleep 0.5 >/dev/null & echo $!); echo ready; exec sleep 100"))
+    run = spawn("--no-namespaces", *sh("(sleep 0.5 >/dev/null & echo $!); echo ready; exec sleep 100"))
     grandchild = Tracked(int(run.readline()))
     assert run.readline() == "ready"
     assert wait_for(lambda: grandchild.ppid() in (run.pid, None)), "orphan not re-parented to init"
@@ -391,7 +397,7 @@ def test_orphaned_grandchild_is_reaped(spawn):
 
 
 def test_many_orphans_are_reaped(spawn):
-    run = spawn(*sh("for i in $(seq 50); do (sleep 0.1 &); done; echo ready; exec sleep 100"))
+    run = spawn("--no-namespaces", *sh("for i in $(seq 50); do (sleep 0.1 &); done; echo ready; exec sleep 100"))
     assert run.readline() == "ready"
     time.sleep(0.5)
     # Each sample must be clean once the orphans have ended.
@@ -409,7 +415,7 @@ def test_leftover_descendants_are_terminated(spawn):
     # --grace 30: finishing in time proves SIGTERM did it, not the SIGKILL.
     # The inner sh waits for its sleep: a grandchild whose parent is alive.
     # The main child exits on SIGUSR1, once we have read every pid.
-    run = spawn("--grace", "30", *sh(
+    run = spawn("--no-namespaces", "--grace", "30", *sh(
         "trap 'exit 4' USR1;"
         "sleep 1000 & echo $!;"
         "sh -c 'sleep 1001 & echo $!; wait' & echo $!;"
@@ -423,7 +429,8 @@ def test_leftover_descendants_are_terminated(spawn):
 
 
 def test_leftover_ignoring_sigterm_is_killed_after_grace(spawn):
-    run = spawn("--grace", "1", *sh("(trap '' TERM; exec sleep 1000) & echo $!; sleep 0.2; exit 6"))
+    run = spawn("--no-namespaces", "--grace", "1",
+                *sh("(trap '' TERM; exec sleep 1000) & echo $!; sleep 0.2; exit 6"))
     leftover = Tracked(int(run.readline()))
     assert run.wait() == 6
     assert 1.0 <= time.monotonic() - run.t0 < 6

@@ -1,0 +1,338 @@
+/* cgroup delegation for the server's per-execution cgroups.
+ *
+ * runtime/cgroup.c creates each execution's cgroup under <parent>, relative
+ * to the root of the hierarchy it sees: /sys/fs/cgroup/<parent> on v2, and
+ * <mount>/<parent> on each v1 controller's mount.  Here we make sure it can,
+ * before the server starts: on v1 by making <parent>; on v2 the root of the
+ * server's view must be this container's cgroup, which must pass memory and
+ * pids on to its children, which cgroup v2 allows only once no process is
+ * left in it ("no internal processes"): so we move into a leaf, init/,
+ * enable the controllers, and make <parent> beside it. */
+#include "init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define CG_ROOT "/sys/fs/cgroup"
+#define MOVE_PASSES 8 /* processes may fork while we move their parents */
+
+/* The one message for "we may not write here", whatever the step: the fix
+ * is the same (give the container its cgroup). */
+__attribute__((format(printf, 1, 2))) static int not_writable(const char *fmt, ...)
+{
+    int e = errno;
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    say("cgroup: " CG_ROOT " is not writable: the container must get a writable cgroup (Docker: "
+        "--cgroupns=private; the cgroup is not delegated) [%s: %s]; or run with --no-cgroups",
+        what, strerror(e));
+    return -1;
+}
+
+/* Relative, no empty, "." or ".." component: the parent must stay inside
+ * the hierarchy (the server refuses ".." too), and one spelling per cgroup. */
+bool cgroup_parent_valid(const char *p)
+{
+    if (p == NULL || p[0] == '\0' || strlen(p) > 255)
+        return false;
+    for (const char *s = p;; s++) {
+        size_t len = strcspn(s, "/");
+        if (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        s += len;
+        if (*s == '\0')
+            return true;
+    }
+}
+
+/* Whether a list separated by seps holds word whole ("cpu" is not in
+ * "cpuset cpuacct"). */
+static bool has_word(const char *list, const char *word, const char *seps)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; *p != '\0';) {
+        p += strspn(p, seps);
+        size_t len = strcspn(p, seps);
+        if (len == wl && strncmp(p, word, wl) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* cgroup files are generated whole on the first read. */
+static int read_small(int dirfd, const char *name, char *buf, size_t size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+/* One value per write(): cgroup files take no partial writes. */
+static int write_value(int fd, const char *s)
+{
+    return write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static int write_small(int dirfd, const char *name, const char *s)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = write_value(fd, s), e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+/* mkdir -p parent under dirfd, then check that the server can use it. */
+static int make_parent(int dirfd, const char *base, const char *parent)
+{
+    char path[256 + 16];
+    snprintf(path, sizeof(path), "%s", parent);
+    for (char *slash = path;; *slash++ = '/') {
+        slash = strchr(slash, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        if (mkdirat(dirfd, path, 0755) < 0 && errno != EEXIST)
+            return not_writable("mkdir %s/%s", base, path);
+        if (slash == NULL)
+            break;
+    }
+    /* mkdir reports EEXIST before EROFS, and root passes every mode check:
+     * this is what catches a read-only mount with the directory made. */
+    strcat(path, "/cgroup.procs");
+    if (faccessat(dirfd, path, W_OK, 0) < 0)
+        return not_writable("%s/%s", base, path);
+    return 0;
+}
+
+/* ---- v2 ------------------------------------------------------------------ */
+
+/* Our cgroup, as "0::/path" in /proc/self/cgroup shows it. */
+static int own_cgroup(char *out, size_t size)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f == NULL)
+        return fail("cgroup: open /proc/self/cgroup");
+    char *line = NULL;
+    size_t cap = 0;
+    int r = -1;
+    while (r < 0 && getline(&line, &cap, f) > 0) {
+        if (strncmp(line, "0::", 3) != 0)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(out, size, "%s", line + 3);
+        r = 0;
+    }
+    free(line);
+    fclose(f);
+    if (r < 0)
+        say("cgroup: no cgroup v2 entry (\"0::\") in /proc/self/cgroup");
+    return r;
+}
+
+/* Moves ourselves, and unless only_us everyone else in the root, into the
+ * leaf init/. */
+static int vacate(int root, bool only_us)
+{
+    if (mkdirat(root, "init", 0755) < 0 && errno != EEXIST)
+        return not_writable("mkdir " CG_ROOT "/init");
+    int to = openat(root, "init/cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (to < 0)
+        return fail("cgroup: open " CG_ROOT "/init/cgroup.procs");
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    int r = write_value(to, pid) < 0 ? fail("cgroup: move ourselves into " CG_ROOT "/init") : 0;
+    for (int pass = 0, moved = 1; r == 0 && !only_us && moved > 0 && pass < MOVE_PASSES; pass++) {
+        int fd = openat(root, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+        FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+        if (f == NULL) {
+            r = fail("cgroup: read " CG_ROOT "/cgroup.procs");
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        moved = 0;
+        while (r == 0 && fscanf(f, "%23s", pid) == 1) {
+            /* "0" is a process outside our pid namespace, which we cannot
+             * name (writing 0 would mean ourselves); the EBUSY in enable()
+             * then explains. */
+            if (strcmp(pid, "0") == 0)
+                continue;
+            if (write_value(to, pid) == 0)
+                moved++;
+            else if (errno != ESRCH) /* ESRCH: it has just exited */
+                r = fail("cgroup: move process %s into " CG_ROOT "/init", pid);
+        }
+        fclose(f);
+    }
+    close(to);
+    return r;
+}
+
+/* Turns memory and pids (and cpu when it can) on for the root's children,
+ * then reads them back: limits the server writes only bind if they are on. */
+static int enable(int root, bool cpu)
+{
+    char on[512];
+    if (read_small(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
+        return fail("cgroup: read " CG_ROOT "/cgroup.subtree_control");
+    /* Not when they are on already: the write fails with EBUSY wherever
+     * processes are, even when it would change nothing. */
+    if ((!has_word(on, "memory", " ") || !has_word(on, "pids", " ")) &&
+        write_small(root, "cgroup.subtree_control", "+memory +pids") < 0) {
+        if (errno == EBUSY)
+            return fail("cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control (cgroup v2 "
+                        "passes controllers on only from cgroups without processes, and some we may not move "
+                        "are still in it: start codejail-init in a cgroup of its own, e.g. a systemd unit "
+                        "with Delegate=yes)");
+        return fail("cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control");
+    }
+    /* cpu is optional to the server (RLIMIT_CPU still bounds CPU time), and
+     * enabling it can fail where the others don't (realtime tasks). */
+    if (cpu && !has_word(on, "cpu", " "))
+        (void)write_small(root, "cgroup.subtree_control", "+cpu");
+    if (read_small(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
+        return fail("cgroup: read " CG_ROOT "/cgroup.subtree_control");
+    if (!has_word(on, "memory", " ") || !has_word(on, "pids", " ")) {
+        say("cgroup: " CG_ROOT "/cgroup.subtree_control reads \"%s\" after enabling memory and pids", on);
+        return -1;
+    }
+    return 0;
+}
+
+static int v2_delegate(int root, const char *own, const char *parent, bool relay)
+{
+    char avail[512];
+    if (faccessat(root, "cgroup.subtree_control", W_OK, 0) < 0)
+        return not_writable(CG_ROOT "/cgroup.subtree_control");
+    if (read_small(root, "cgroup.controllers", avail, sizeof(avail)) < 0)
+        return fail("cgroup: read " CG_ROOT "/cgroup.controllers");
+    if (!has_word(avail, "memory", " ") || !has_word(avail, "pids", " ")) {
+        say("cgroup: " CG_ROOT "/cgroup.controllers offers \"%s\": memory and pids must be delegated to this "
+            "container's cgroup", avail);
+        return -1;
+    }
+    /* Only the host's real root lacks cgroup.type: it is exempt from "no
+     * internal processes", and its processes are not ours to move.  Below
+     * our view's root (--no-namespaces) nothing is ours to move either.  In
+     * a container's cgroup every process is the container's, ours to move;
+     * but a relay made its cgroup namespace itself, in the cgroup it was
+     * started in, and the others there (its caller, a shell) are the
+     * host's: moving them would rearrange the host's cgroups behind its
+     * back, so it moves only itself and fails if that is not enough. */
+    if (strcmp(own, "/") == 0 && faccessat(root, "cgroup.type", F_OK, 0) == 0 && vacate(root, relay) < 0)
+        return -1;
+    if (enable(root, has_word(avail, "cpu", " ")) < 0)
+        return -1;
+    return make_parent(root, CG_ROOT, parent);
+}
+
+static int v2_prepare(const char *parent, bool own_mounts, bool relay)
+{
+    bool fresh_ns = relay;
+    char own[PATH_MAX];
+    if (own_cgroup(own, sizeof(own)) < 0)
+        return -1;
+    /* The server's "/sys/fs/cgroup/<parent>" must land inside our cgroup,
+     * and only a cgroup namespace rooted at it makes it so (Docker gives one
+     * with --cgroupns=private; as a relay we have just made one). */
+    if (own_mounts && !fresh_ns && strcmp(own, "/") != 0) {
+        if (unshare(CLONE_NEWCGROUP) < 0)
+            return fail("cgroup: unshare(CLONE_NEWCGROUP)");
+        fresh_ns = true;
+    }
+    /* A mount shows the hierarchy from the root of the namespace that made
+     * it: the inherited one still shows the host's. */
+    if (fresh_ns) {
+        if (mount("cgroup2", CG_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return not_writable("mount cgroup2 on " CG_ROOT);
+        if (own_cgroup(own, sizeof(own)) < 0)
+            return -1;
+    }
+    int root = open(CG_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return not_writable("open " CG_ROOT);
+    int r = v2_delegate(root, own, parent, relay);
+    close(root);
+    return r;
+}
+
+/* ---- v1 ------------------------------------------------------------------ */
+
+static int v1_prepare(const char *parent)
+{
+    static const char *const ctl[] = {"memory", "pids", "cpu"}; /* cpu is optional to the server */
+    char mnt[3][PATH_MAX] = {"", "", ""};
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (f == NULL)
+        return fail("cgroup: open /proc/self/mountinfo");
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        /* id parent maj:min root mountpoint options [optional...] - type source superoptions.
+         * Controllers are told by the super options, not by the directory
+         * name, which distributions spell differently.  (A mount point with
+         * a space would stay escaped, and its mkdir fail loudly.) */
+        char mp[PATH_MAX], type[16], opts[1024];
+        const char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+            sscanf(sep + 3, "%15s %*s %1023s", type, opts) != 2 || strcmp(type, "cgroup") != 0)
+            continue;
+        for (int i = 0; i < 3; i++)
+            if (mnt[i][0] == '\0' && has_word(opts, ctl[i], ","))
+                snprintf(mnt[i], sizeof(mnt[i]), "%s", mp);
+    }
+    free(line);
+    fclose(f);
+    if (mnt[0][0] == '\0' || mnt[1][0] == '\0') {
+        errno = ENOENT;
+        return not_writable("no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
+                            mnt[0][0] ? "" : " memory", mnt[1][0] ? "" : " pids");
+    }
+    for (int i = 0; i < 3; i++) {
+        if (mnt[i][0] == '\0')
+            continue;
+        int fd = open(mnt[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return not_writable("open %s", mnt[i]);
+        int r = make_parent(fd, mnt[i], parent);
+        close(fd);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cgroups_prepare(const char *parent, bool own_mounts, bool relay)
+{
+    /* v2 when the root is cgroup2, as the server decides.  A hybrid host's
+     * cgroup2 (at /sys/fs/cgroup/unified) holds no controller we use. */
+    struct statfs sf;
+    if (statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+        return v2_prepare(parent, own_mounts, relay);
+    return v1_prepare(parent);
+}

@@ -1,0 +1,129 @@
+/* Preparing the container codejail-server runs in.
+ *
+ * As PID 1 we are in one already (Docker, Kubernetes): we make its mounts
+ * private, delegate cgroups and mount the work tmpfs.  Started on a bare host
+ * (a systemd unit, the tests) we first make the container: new pid, mount,
+ * ipc, uts and cgroup namespaces, then fork their PID 1, which carries on as
+ * init in there while we stay outside as a relay.  With --no-namespaces we
+ * stay on the host, where no mount is ours to change.
+ *
+ * Everything here runs with every signal blocked and before the main child
+ * exists: a failing step says which it was, and setup() ends in exit 125. */
+#include "init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define NS_FLAGS (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+static int mount_work_tmpfs(const struct work_tmpfs *w)
+{
+    /* mode 0755, root's: only the service writes there, and each sandbox
+     * gets its own directory bound in.  Execution directories hold code to
+     * read, never binaries to run, setuid files or devices. */
+    char opts[64];
+    snprintf(opts, sizeof(opts), "size=%s,mode=0755", w->size);
+    if (mount("codejail-work", w->path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+        return fail("work tmpfs: mount on %s", w->path);
+    /* Verify what is mounted there now rather than trust the return code;
+     * tmpfs rounds its size up to whole pages. */
+    unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    unsigned long long want = (w->bytes + page - 1) / page * page;
+    unsigned long flags = ST_NOSUID | ST_NODEV | ST_NOEXEC;
+    struct statfs sf;
+    if (statfs(w->path, &sf) < 0)
+        return fail("work tmpfs: statfs %s", w->path);
+    if (sf.f_type != TMPFS_MAGIC || ((unsigned long)sf.f_flags & flags) != flags ||
+        (unsigned long long)sf.f_blocks * (unsigned long long)sf.f_bsize != want) {
+        say("work tmpfs: %s is not the nosuid,nodev,noexec tmpfs of %llu bytes just mounted", w->path, want);
+        return -1;
+    }
+    return 0;
+}
+
+/* unshare(CLONE_NEWPID) moves only our children: the next fork is PID 1 of
+ * the new namespace.  It returns here as that init, with the rest of the
+ * container to prepare; we return as the relay, whose main child it is. */
+static int fork_container_init(struct init_ctx *c)
+{
+    int alive[2];
+    if (pipe2(alive, O_CLOEXEC) < 0)
+        return fail("pipe");
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(alive[0]);
+        close(alive[1]);
+        return fail("fork the container's init");
+    }
+    if (pid > 0) {
+        /* The write end stays open as long as we live: its EOF tells the
+         * child we are gone. */
+        close(alive[0]);
+        c->child = pid;
+        c->relay = true;
+        return 0;
+    }
+    close(alive[1]);
+    /* SIGKILL cannot be forwarded: should the relay get one (kill -9,
+     * systemd's last resort), the kernel SIGKILLs this init, and with it the
+     * whole pid namespace, rather than leave the container running with no
+     * one to stop it.  The pipe covers a relay that died before the prctl. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        return fail("prctl(PR_SET_PDEATHSIG)");
+    struct pollfd p = {.fd = alive[0], .events = POLLIN};
+    int gone = poll(&p, 1, 0);
+    if (gone != 0) {
+        if (gone < 0)
+            return fail("poll");
+        say("the outer codejail-init is gone");
+        return -1;
+    }
+    close(alive[0]);
+    /* A session of our own: a terminal's ^C then reaches only the relay (in
+     * the foreground group), which forwards it once. */
+    (void)setsid();
+    c->self = getpid();
+    c->pid1 = true;
+    /* The /proc we inherited shows the host's pids: ours makes /proc/<pid>
+     * and ps agree with the pids this namespace hands out. */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return fail("mount /proc for the new pid namespace");
+    return 0;
+}
+
+int prepare_container(struct init_ctx *c)
+{
+    if (!c->pid1 && !c->namespaces) {
+        /* The host's namespaces: the cgroup is ours to set up, its mounts are
+         * not. */
+        if (c->work.path[0] != '\0') {
+            say("--work-tmpfs needs a mount namespace of its own: with --no-namespaces (and not PID 1) it "
+                "would mount %s on the host; refused", c->work.path);
+            return -1;
+        }
+        return c->cgroups ? cgroups_prepare(c->cgroup_parent, false, false) : 0;
+    }
+    bool make_ns = !c->pid1;
+    if (make_ns && unshare(NS_FLAGS) < 0)
+        return fail("unshare (new pid, mount, ipc, uts and cgroup namespaces)");
+    /* First of all: a new mount namespace still shares propagation with the
+     * host's shared mounts, and a container runtime may leave / shared
+     * (rshared); any mount of ours would then appear outside. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return fail("make mount propagation private");
+    if (c->cgroups && cgroups_prepare(c->cgroup_parent, true, make_ns) < 0)
+        return -1;
+    if (c->work.path[0] != '\0' && mount_work_tmpfs(&c->work) < 0)
+        return -1;
+    return make_ns ? fork_container_init(c) : 0;
+}
