@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -266,8 +267,12 @@ static int v2_prepare(const char *parent, bool own_mounts, bool relay)
         fresh_ns = true;
     }
     /* A mount shows the hierarchy from the root of the namespace that made
-     * it: the inherited one still shows the host's. */
-    if (fresh_ns) {
+     * it: the inherited one still shows the host's.  Docker and Kubernetes
+     * mount it read-only; that flag is the mount's, not the hierarchy's, so
+     * a fresh mount in our own mount namespace is writable. */
+    struct statvfs sv;
+    bool ro = statvfs(CG_ROOT, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+    if (fresh_ns || (ro && own_mounts)) {
         if (mount("cgroup2", CG_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             return not_writable("mount cgroup2 on " CG_ROOT);
         if (own_cgroup(own, sizeof(own)) < 0)

@@ -2,9 +2,9 @@
  *
  * As PID 1 we are in one already (Docker, Kubernetes): we make its mounts
  * private, delegate cgroups and mount the work tmpfs.  Started on a bare host
- * (a systemd unit, the tests) we first make the container: new pid, mount,
- * ipc, uts and cgroup namespaces, then fork their PID 1, which carries on as
- * init in there while we stay outside as a relay.  With --no-namespaces we
+ * (a systemd unit, the tests) we first make the container: new mount, ipc,
+ * uts and cgroup namespaces, and a child in a new pid namespace, its PID 1,
+ * which carries on as init in there while we stay outside as a relay.  With --no-namespaces we
  * stay on the host, where no mount is ours to change.
  *
  * Everything here runs with every signal blocked and before the main child
@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/sched.h> /* struct clone_args */
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -21,10 +22,12 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define NS_FLAGS (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+/* The pid namespace comes with the clone of its init, see below. */
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 static int mount_work_tmpfs(const struct work_tmpfs *w)
 {
@@ -51,19 +54,24 @@ static int mount_work_tmpfs(const struct work_tmpfs *w)
     return 0;
 }
 
-/* unshare(CLONE_NEWPID) moves only our children: the next fork is PID 1 of
- * the new namespace.  It returns here as that init, with the rest of the
- * container to prepare; we return as the relay, whose main child it is. */
+/* The child is PID 1 of a new pid namespace: it returns here as that init,
+ * with the rest of the container to prepare; we return as the relay, whose
+ * main child it is.  clone3 rather than unshare(CLONE_NEWPID) and fork: after
+ * unshare, every process we created would land in that namespace, and once
+ * its init is gone creating one fails (ENOMEM), e.g. a sanitizer's helper at
+ * exit.  Like fork() here: no stack given, and one thread, so no atfork work
+ * is missed. */
 static int fork_container_init(struct init_ctx *c)
 {
     int alive[2];
     if (pipe2(alive, O_CLOEXEC) < 0)
         return fail("pipe");
-    pid_t pid = fork();
+    struct clone_args ca = {.flags = CLONE_NEWPID, .exit_signal = SIGCHLD};
+    pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
     if (pid < 0) {
         close(alive[0]);
         close(alive[1]);
-        return fail("fork the container's init");
+        return fail("clone3 the container's init (new pid namespace)");
     }
     if (pid > 0) {
         /* The write end stays open as long as we live: its EOF tells the
@@ -95,7 +103,12 @@ static int fork_container_init(struct init_ctx *c)
     c->self = getpid();
     c->pid1 = true;
     /* The /proc we inherited shows the host's pids: ours makes /proc/<pid>
-     * and ps agree with the pids this namespace hands out. */
+     * and ps agree with the pids this namespace hands out.  It goes in a
+     * mount namespace of ours (a private copy of the relay's, work tmpfs and
+     * cgroup mount included), since the relay lives on outside this pid
+     * namespace and its /proc/self must stay its own. */
+    if (unshare(CLONE_NEWNS) < 0)
+        return fail("unshare(CLONE_NEWNS) for the container's /proc");
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return fail("mount /proc for the new pid namespace");
     return 0;
@@ -115,7 +128,7 @@ int prepare_container(struct init_ctx *c)
     }
     bool make_ns = !c->pid1;
     if (make_ns && unshare(NS_FLAGS) < 0)
-        return fail("unshare (new pid, mount, ipc, uts and cgroup namespaces)");
+        return fail("unshare (new mount, ipc, uts and cgroup namespaces)");
     /* First of all: a new mount namespace still shares propagation with the
      * host's shared mounts, and a container runtime may leave / shared
      * (rshared); any mount of ours would then appear outside. */

@@ -575,9 +575,8 @@ int main(int argc, char **argv)
 
     /* From here on nothing exits but the main child's end. */
     run_main_child(&c);
-    /* A relay's descendants all live in the pid namespace whose init it
-     * waited for, and the kernel killed them with it.  Its /proc is that
-     * namespace's too now, so a scan would misread every pid. */
+    /* A relay's descendants all lived in the pid namespace whose init it
+     * waited for, and the kernel killed them with it. */
     if (!c.relay)
         stop_leftovers(&c);
     if (WIFSIGNALED(c.child_status))

@@ -1,10 +1,11 @@
 """The container codejail-init makes or prepares: namespaces, mounts, cgroups,
-capabilities.  Black-box, as root, on this host's kernel (cgroup v1 for
-memory, pids and cpu here; the v2 paths run in the VM tier only).
+capabilities.  Black-box, as root, on this host's kernel: cgroup v1 for
+memory, pids and cpu here, so the cgroup v2 paths (delegation, moving into
+init/, the cgroup2 remount) are not exercised by these tests.
 
-Each test looks at the container from both sides: from inside, through what
-CMD prints, and from the host, while CMD is still running (once init exits
-its namespaces are gone, and "not visible" would prove nothing).
+A test that checks something stays inside looks from the host while CMD is
+still running: once init exits its namespaces are gone, and "not visible
+outside" would prove nothing.
 """
 
 import os
@@ -41,14 +42,10 @@ def mountpoints():
     return {mp for mp, _, _ in mounts()}
 
 
-def unique_parent():
-    return f"cj-init-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture
 def cgroup_parent():
     """A cgroup parent name for one test, removed afterwards."""
-    name = unique_parent()
+    name = f"cj-init-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     yield name
     remove_cgroup_parent(name)
 
@@ -135,6 +132,31 @@ def test_sigterm_to_the_relay_reaches_cmd(spawn):
     assert run.readline() == "ready"
     run.kill(signal.SIGTERM)
     assert run.readline() == "got TERM"
+    assert run.wait() == 143
+
+
+def test_leftovers_get_their_grace_through_the_relay(spawn):
+    # The main child stops at once and keeps its status; a leftover ignoring
+    # SIGTERM is killed by the init inside after its own grace.  Were the
+    # relay to run a clock too, it would SIGKILL that init first (137).
+    # "ready" once both traps are set.
+    run = spawn("--grace", "1", *sh("trap 'exit 9' TERM; (trap '' TERM; echo ready; exec sleep 1000) &"
+                                    "while :; do sleep 0.05; done"))
+    assert run.readline() == "ready"
+    run.kill(signal.SIGTERM)
+    assert run.wait() == 9
+    assert "SIGKILL" in run.stderr()
+
+
+def test_container_init_leads_its_own_session(spawn):
+    # So a terminal's ^C, sent to the foreground group, reaches it only
+    # through the relay, once.
+    run = spawn(*sh("echo ready; exec sleep 100"))
+    assert run.readline() == "ready"
+    inner = [p for p in descendants(run.pid) if stat(p)[1] == run.pid]
+    assert len(inner) == 1
+    assert stat(inner[0])[2] == inner[0]
+    run.kill(signal.SIGTERM)
     assert run.wait() == 143
 
 
