@@ -106,6 +106,20 @@ static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad_len)
     return 0;
 }
 
+/* Copies the multi-byte sequence at p[*i] (p[*i] >= 0x80), or U+FFFD for
+ * an invalid one, and advances *i past what it consumed. */
+static void put_utf8(sink *s, const unsigned char *p, size_t len, size_t *i)
+{
+    size_t bad = 0, ok = utf8_seq(p + *i, len - *i, &bad);
+    if (ok) {
+        puts_n(s, (const char *)p + *i, ok);
+        *i += ok;
+    } else {
+        puts_n(s, "\xef\xbf\xbd", 3);
+        *i += bad;
+    }
+}
+
 size_t cj_json_quote(const char *str, size_t len, char *out, size_t cap)
 {
     sink s = {out, cap, 0};
@@ -114,14 +128,7 @@ size_t cj_json_quote(const char *str, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t bad = 0, ok = utf8_seq(p + i, len - i, &bad);
-            if (ok) {
-                puts_n(&s, (const char *)p + i, ok);
-                i += ok;
-            } else {
-                puts_n(&s, "\xef\xbf\xbd", 3);
-                i += bad;
-            }
+            put_utf8(&s, p, len, &i);
             continue;
         }
         i++;
@@ -165,18 +172,10 @@ size_t cj_utf8_repair(const char *str, size_t len, char *out, size_t cap)
     sink s = {out, cap, 0};
     const unsigned char *p = (const unsigned char *)str;
     for (size_t i = 0; i < len;) {
-        if (p[i] < 0x80) {
+        if (p[i] < 0x80)
             put(&s, (char)p[i++]);
-            continue;
-        }
-        size_t bad = 0, ok = utf8_seq(p + i, len - i, &bad);
-        if (ok) {
-            puts_n(&s, (const char *)p + i, ok);
-            i += ok;
-        } else {
-            puts_n(&s, "\xef\xbf\xbd", 3);
-            i += bad;
-        }
+        else
+            put_utf8(&s, p, len, &i);
     }
     return finish(&s);
 }

@@ -317,6 +317,10 @@ cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox
 
 cj_sandbox *cj_warm_take(cj_warm *w)
 {
+    /* A warm interpreter that just died takes its clones with it (PDEATHSIG)
+     * and can no longer report how they end: notice it before handing one
+     * out, not at the next SIGCHLD. */
+    cj_warm_on_sigchld(w);
     for (size_t i = 0; w->up && i < w->n_slots; i++) {
         struct slot *s = &w->slots[i];
         if (s->state == SLOT_READY) {

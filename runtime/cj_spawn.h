@@ -65,6 +65,11 @@ enum cj_setup_step {
 };
 const char *cj_setup_step_name(int step);
 
+/* Child side (record.c): a record on the setup stream; and the fail-closed
+ * exit after a failed step, reporting it first. */
+void cj_record_send(int fd, int kind, int step, int value, const char *detail);
+__attribute__((noreturn)) void cj_record_fail(int fd, int step, int errnum, const char *detail);
+
 /* Returns the pid to watch (the sandbox's init, or the interpreter), or -1. */
 pid_t cj_spawn(const cj_spawn_args *a, cj_err *err);
 

@@ -42,22 +42,6 @@ const char *cj_setup_step_name(int step)
     return names[step];
 }
 
-static void send_record(int fd, int kind, int step, int value, const char *detail)
-{
-    struct cj_sandbox_record r = {.kind = kind, .step = step, .value = value};
-    if (detail != NULL)
-        strncpy(r.detail, detail, sizeof(r.detail) - 1);
-    /* Smaller than PIPE_BUF: one atomic write; nothing to do if it fails. */
-    ssize_t n = write(fd, &r, sizeof(r));
-    (void)n;
-}
-
-static __attribute__((noreturn)) void child_fail(int fd, int step, int errnum, const char *detail)
-{
-    send_record(fd, CJ_RECORD_FAILURE, step, errnum, detail);
-    _exit(127);
-}
-
 static int reset_signals(void)
 {
     /* The server blocks signals for its signalfd and ignores SIGPIPE; the
@@ -115,39 +99,39 @@ static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, i
 {
     int fd = a->fd_setup, r;
     if (reset_signals() < 0)
-        child_fail(fd, CJ_STEP_SIGNALS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_SIGNALS, errno, NULL);
     if (!in_namespaces && setsid() < 0) /* its own group: killed as one */
-        child_fail(fd, CJ_STEP_SETSID, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_SETSID, errno, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if (!in_namespaces && (r = cj_cgroup_enter_self(a->cgroup_fds, a->n_cgroup_fds)) < 0)
-        child_fail(fd, CJ_STEP_CGROUP, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_CGROUP, -r, NULL);
     /* Before the fds are closed and before Landlock would refuse /proc. */
     if (a->apparmor_profile != NULL && (r = cj_apparmor_onexec(a->proc_fd, a->apparmor_profile)) < 0)
-        child_fail(fd, CJ_STEP_APPARMOR, -r, a->apparmor_profile);
+        cj_record_fail(fd, CJ_STEP_APPARMOR, -r, a->apparmor_profile);
     if (child_fds(a, &fd) < 0)
-        child_fail(fd, CJ_STEP_FDS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
     if (chdir(a->cwd) < 0)
-        child_fail(fd, CJ_STEP_CHDIR, errno, a->cwd);
+        cj_record_fail(fd, CJ_STEP_CHDIR, errno, a->cwd);
     /* Limits before the identity change: NPROC is checked against the new
      * uid at setuid and fork time. */
     if ((r = cj_rlimits_apply(&a->limits, a->nproc_rlimit)) < 0)
-        child_fail(fd, CJ_STEP_RLIMITS, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_RLIMITS, -r, NULL);
     if ((r = cj_caps_lock_down()) < 0)
-        child_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
+        cj_record_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
     if (child_identity(a->uid, a->gid) < 0)
-        child_fail(fd, CJ_STEP_IDENTITY, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_IDENTITY, errno, NULL);
     if ((r = cj_caps_verify_none()) < 0)
-        child_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
+        cj_record_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-        child_fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
     if (a->landlock != NULL && (r = cj_landlock_apply(a->landlock)) < 0)
-        child_fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
     /* Last: the filter must not stand in the way of the steps above. */
     if (a->seccomp != NULL && (r = cj_seccomp_apply(a->seccomp)) < 0)
-        child_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
     execve(a->path, a->argv, a->envp);
-    child_fail(fd, CJ_STEP_EXEC, errno, a->path);
+    cj_record_fail(fd, CJ_STEP_EXEC, errno, a->path);
 }
 
 /* Closes every fd but the ones the sandbox needs: the init never execs, so
@@ -181,21 +165,21 @@ static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
     cj_spawn_args copy = *args, *a = &copy;
     /* Should the service die, the whole namespace goes with this process. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if ((r = cj_cgroup_enter_self(a->cgroup_fds, a->n_cgroup_fds)) < 0)
-        child_fail(fd, CJ_STEP_CGROUP, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_CGROUP, -r, NULL);
     a->n_cgroup_fds = 0; /* joined, and about to be closed: the children inherit it */
     if (init_fds(a) < 0)
-        child_fail(fd, CJ_STEP_FDS, errno, "init"); /* joined: the children inherit it */
+        cj_record_fail(fd, CJ_STEP_FDS, errno, "init"); /* joined: the children inherit it */
     if ((r = cj_mounts_enter(a->mounts, &step)) < 0)
-        child_fail(fd, CJ_STEP_MOUNTS, -r, step);
+        cj_record_fail(fd, CJ_STEP_MOUNTS, -r, step);
     if (sethostname("codejail", 8) < 0)
-        child_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
     if ((r = cj_netns_setup()) < 0)
-        child_fail(fd, CJ_STEP_NETWORK, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_NETWORK, -r, NULL);
     pid_t child = fork();
     if (child < 0)
-        child_fail(fd, CJ_STEP_FORK, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_FORK, errno, NULL);
     if (child == 0)
         interpreter_main(a, 1);
     /* Only the interpreter holds the output pipes now: their EOF is its end. */
@@ -209,9 +193,9 @@ static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
         if (p < 0 && errno == EINTR)
             continue;
         if (p < 0) /* cannot happen while the child is ours; report and leave */
-            child_fail(fd, CJ_STEP_FORK, errno, "waitpid");
+            cj_record_fail(fd, CJ_STEP_FORK, errno, "waitpid");
         if (p == child) {
-            send_record(fd, CJ_RECORD_STATUS, 0, st, NULL);
+            cj_record_send(fd, CJ_RECORD_STATUS, 0, st, NULL);
             _exit(0); /* the kernel kills whatever the interpreter left */
         }
     }

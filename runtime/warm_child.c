@@ -57,21 +57,6 @@ __attribute__((visibility("default"))) void *cj_warm_new(const char *blob, size_
 __attribute__((visibility("default"))) long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
                   int n_cg);
 
-static void report(int fd, int kind, int step, int value, const char *detail)
-{
-    struct cj_sandbox_record r = {.kind = kind, .step = step, .value = value};
-    if (detail != NULL)
-        strncpy(r.detail, detail, sizeof(r.detail) - 1);
-    ssize_t n = write(fd, &r, sizeof(r));
-    (void)n;
-}
-
-static __attribute__((noreturn)) void fail(int fd, int step, int errnum, const char *detail)
-{
-    report(fd, CJ_RECORD_FAILURE, step, errnum, detail);
-    _exit(127);
-}
-
 /* "key=value\0" entries: the service's settings, sent once at start. */
 void *cj_warm_new(const char *blob, size_t len)
 {
@@ -154,7 +139,7 @@ static __attribute__((noreturn)) void init_loop(const int *fds, pid_t interp)
         if (p < 0)
             _exit(127);
         if (p == interp) {
-            report(keep, CJ_RECORD_STATUS, 0, st, NULL);
+            cj_record_send(keep, CJ_RECORD_STATUS, 0, st, NULL);
             _exit(0);
         }
     }
@@ -166,49 +151,49 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
     int fd = fds[4], r;
     const char *step = NULL;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if ((r = cj_cgroup_enter_self(cg_fds, (size_t)n_cg)) < 0)
-        fail(fd, CJ_STEP_CGROUP, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_CGROUP, -r, NULL);
     char inner_tmp[4096];
     snprintf(inner_tmp, sizeof(inner_tmp), "%s/tmp", inner);
     cj_mount_plan mp = {.host_dir = dir, .inner_dir = inner, .inner_tmp = inner_tmp,
                         .binds = (const char *const *)w->binds, .links = (const char *const *)w->links,
                         .tmp_options = w->tmp_opts};
     if ((r = cj_mounts_enter(&mp, &step)) < 0)
-        fail(fd, CJ_STEP_MOUNTS, -r, step);
+        cj_record_fail(fd, CJ_STEP_MOUNTS, -r, step);
     if (sethostname("codejail", 8) < 0)
-        fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
     if ((r = cj_netns_setup()) < 0)
-        fail(fd, CJ_STEP_NETWORK, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_NETWORK, -r, NULL);
     pid_t interp = fork();
     if (interp < 0)
-        fail(fd, CJ_STEP_FORK, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_FORK, errno, NULL);
     if (interp > 0)
         init_loop(fds, interp);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if (chdir(inner) < 0)
-        fail(fd, CJ_STEP_CHDIR, errno, inner);
+        cj_record_fail(fd, CJ_STEP_CHDIR, errno, inner);
     if (w->apparmor != NULL && (r = cj_apparmor_change_now(w->proc_fd, w->apparmor)) < 0)
-        fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
+        cj_record_fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
     if (place_fds(fds) < 0)
-        fail(fd, CJ_STEP_FDS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
     fd = STATUS_FD;
     /* The request's own limits are set by the interpreter once it has read
      * them, before any code of the request runs; these are the ones no
      * request changes. */
     struct rlimit core = {0, 0}, nofile = {128, 128};
     if (setrlimit(RLIMIT_CORE, &core) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-        fail(fd, CJ_STEP_RLIMITS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_RLIMITS, errno, NULL);
     if ((r = cj_caps_lock_down()) < 0)
-        fail(fd, CJ_STEP_CAPS, -r, "bounding set");
+        cj_record_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
     if (setgroups(0, NULL) < 0 || setresgid(w->gid, w->gid, w->gid) < 0 || setresuid(w->uid, w->uid, w->uid) < 0 ||
         getuid() != w->uid || geteuid() != w->uid || getgid() != w->gid)
-        fail(fd, CJ_STEP_IDENTITY, errno ? errno : EPERM, NULL);
+        cj_record_fail(fd, CJ_STEP_IDENTITY, errno ? errno : EPERM, NULL);
     if ((r = cj_caps_verify_none()) < 0)
-        fail(fd, CJ_STEP_CAPS, -r, "verify none left");
+        cj_record_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-        fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
+        cj_record_fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
     if (w->landlock) {
         const char *exec[MAX_LIST + 1] = {0}, *read[8] = {0}, *write[4] = {0};
         for (size_t i = 0; i < w->nb; i++)
@@ -219,10 +204,10 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
         write[1] = "/dev/null";
         cj_landlock_spec ll = {.exec_paths = exec, .read_paths = read, .write_paths = write};
         if ((r = cj_landlock_apply(&ll)) < 0)
-            fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
+            cj_record_fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
     }
     if (w->have_seccomp && (r = cj_seccomp_apply(&w->seccomp)) < 0)
-        fail(fd, CJ_STEP_SECCOMP, -r, NULL);
+        cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
 }
 
 long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,

@@ -257,5 +257,27 @@ int main(void)
     unlink(path);
     free(in);
     free(lens);
+    /* cj_utf8_repair: Django's decode(errors="replace"), one U+FFFD per
+     * maximal invalid subpart (the same rule json_quote follows). */
+    {
+        static const struct {
+            const char *in, *want;
+        } rep[] = {
+            {"plain", "plain"},
+            {"caf\xc3\xa9", "caf\xc3\xa9"},
+            {"a\xff" "b", "a\xef\xbf\xbd" "b"},
+            {"\xe2\x82", "\xef\xbf\xbd"},
+            {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+            {"x\xc0\xafy", "x\xef\xbf\xbd\xef\xbf\xbdy"},
+        };
+        for (size_t i = 0; i < sizeof(rep) / sizeof(rep[0]); i++) {
+            char fixed[64];
+            size_t need = cj_utf8_repair(rep[i].in, strlen(rep[i].in), fixed, sizeof(fixed));
+            CHECK(need == strlen(rep[i].want));
+            CHECK_STR(fixed, rep[i].want);
+        }
+        char cut[4];
+        CHECK(cj_utf8_repair("abcdef", 6, cut, sizeof(cut)) == 6 && strcmp(cut, "abc") == 0);
+    }
     return CHECK_DONE();
 }
