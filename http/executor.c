@@ -128,6 +128,35 @@ static void log_job(const cj_job *job)
             job->res.internal_error ? " (internal error)" : "", (unsigned long long)ms);
 }
 
+static void start_job(cj_executor *ex, cj_job *job);
+
+/* A warm clone that ended without a status lost its warm interpreter
+ * (killed, or it crashed): the service's failure, not the request's, so the
+ * request runs again, cold, from its kept input. */
+static int retry_cold(cj_job *job)
+{
+    if (job->sb == NULL || !cj_sandbox_is_warm(job->sb) || job->in.input == NULL || job->cancelled ||
+        job->res.timed_out || job->in.path == CJ_PATH_WARM)
+        return 0;
+    fprintf(stderr, "codejail-server: a warm execution was lost with its warm interpreter: running it cold\n");
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        close_stream(&job->streams[i]);
+    if (h2o_timeout_is_linked(&job->linger))
+        h2o_timeout_unlink(&job->linger);
+    cj_sandbox_destroy(job->sb);
+    job->sb = NULL;
+    free(job->res.out.p);
+    free(job->res.err.p);
+    free(job->res.result.p);
+    free(job->setup.p);
+    memset(&job->res, 0, sizeof(job->res));
+    memset(&job->setup, 0, sizeof(job->setup));
+    job->reaped = 0;
+    job->in.path = CJ_PATH_COLD;
+    start_job(job->ex, job);
+    return 1;
+}
+
 static void finish(cj_job *job)
 {
     cj_executor *ex = job->ex;
@@ -136,6 +165,8 @@ static void finish(cj_job *job)
         ex->n_running--;
     }
     job->state = JOB_DONE;
+    if (h2o_timeout_is_linked(&job->deadline))
+        h2o_timeout_unlink(&job->deadline);
     char why[256];
     int outcome = job->setup.p == NULL ? 0
                   : cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why));
@@ -144,6 +175,8 @@ static void finish(cj_job *job)
         job->res.internal_error = 1;
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->res.timed_out) {
         /* Only the warm interpreter can say how its clone ended. */
+        if (retry_cold(job))
+            return;
         fprintf(stderr, "codejail-server: a warm execution ended without a status (warm interpreter gone?)\n");
         job->res.internal_error = 1;
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb)) {
@@ -297,11 +330,14 @@ static void start_job(cj_executor *ex, cj_job *job)
         fail_soon(job);
         return;
     }
-    /* The input now lives in the sandbox; don't hold it twice. */
-    free(job->in.input);
-    job->in.input = NULL;
-    free(job->in.zip);
-    job->in.zip = NULL;
+    /* The input now lives in the sandbox; don't hold it twice (a warm job
+     * keeps it, to run again cold should its warm interpreter be lost). */
+    if (!cj_sandbox_is_warm(job->sb)) {
+        free(job->in.input);
+        job->in.input = NULL;
+        free(job->in.zip);
+        job->in.zip = NULL;
+    }
 
     size_t out_cap = ex->cfg->max_output_bytes;
     /* The result holds the whole globals dict, which may be as large as a
