@@ -63,9 +63,10 @@ struct cj_ruleset_attr {
 #define GRANT_EXEC (GRANT_READ | LANDLOCK_ACCESS_FS_EXECUTE)
 /* Spelled out rather than "all but EXECUTE" so that raising
  * CJ_LANDLOCK_ABI_MAX never hands the sandbox a new right unreviewed.
- * EXECUTE is absent so nothing the code writes can be run (a dropped ELF
- * binary or a shared object to dlopen is a way out of the interpreter's
- * seccomp assumptions); MAKE_CHAR/MAKE_BLOCK are absent because a device
+ * EXECUTE is absent so nothing the code writes can be exec'd (Landlock's
+ * EXECUTE governs execve, not mapping a file executable: a shared object
+ * written to tmp/ can still be dlopen'd, which gives no more than ctypes
+ * already does; running programs is seccomp's to forbid); MAKE_CHAR/MAKE_BLOCK are absent because a device
  * node in tmp/ would be a door to raw hardware should a capability leak. */
 #define GRANT_WRITE                                                                                \
     (GRANT_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |                  \

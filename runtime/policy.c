@@ -124,6 +124,12 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
 {
     env->namespaces = o->namespaces;
     env->host_proc_fd = -1;
+    /* Without a pid namespace the process group is all that holds an
+     * execution together, and setsid() leaves it: the cgroup is then the
+     * only thing that can find and kill what an execution left running. */
+    if (!o->namespaces && (o->cgroup_parent == NULL || o->cgroup_parent[0] == '\0'))
+        return cj_fail(err, 0, "namespaces: false needs a cgroup_parent: with neither, nothing contains an "
+                               "execution's processes (setsid() leaves the process group)");
     env->tmp_bytes = o->tmp_bytes;
     if (plan_binds(env, o->python_bin, err) < 0)
         return -1;

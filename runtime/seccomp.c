@@ -123,6 +123,22 @@ static const struct cj_sys deny_eperm[] = {
     CJ_SYS(modify_ldt),
     CJ_SYS(uselib),
     CJ_SYS(nfsservctl),
+    /* SysV IPC: its objects outlive the processes that make them and are
+     * found by a guessable key, a channel from one execution to the next
+     * wherever an IPC namespace does not separate them (namespaces: false).
+     * Python's own machinery uses POSIX shared memory and pipes instead. */
+    CJ_SYS(msgget),
+    CJ_SYS(msgsnd),
+    CJ_SYS(msgrcv),
+    CJ_SYS(msgctl),
+    CJ_SYS(semget),
+    CJ_SYS(semop),
+    CJ_SYS(semtimedop),
+    CJ_SYS(semctl),
+    CJ_SYS(shmget),
+    CJ_SYS(shmat),
+    CJ_SYS(shmdt),
+    CJ_SYS(shmctl),
 };
 
 /* clone()'s flags are its first argument everywhere but on s390. */
@@ -189,6 +205,19 @@ static int add_rules(scmp_filter_ctx ctx, cj_err *err)
     const struct scmp_arg_cmp not_unix = SCMP_A0_64(SCMP_CMP_NE, AF_UNIX, 0);
     if (add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_socket, 1, &not_unix, err) < 0 ||
         add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_socketpair, 1, &not_unix, err) < 0)
+        return -1;
+
+    /* Nor may an AF_UNIX socket reach a socket by name: connect(), and
+     * sendto() with an address.  Landlock does not mediate path-named UNIX
+     * sockets, so without a mount namespace (namespaces: false) a host
+     * daemon's socket (syslog, D-Bus, a container engine) would be in reach.
+     * socketpair(), which multiprocessing and asyncio use, needs neither.
+     * (sendmsg() with an address cannot be told apart here: its address is
+     * in user memory; there only the mount namespace, or AppArmor, stops it.) */
+    const struct cj_sys sys_connect = CJ_SYS(connect), sys_sendto = CJ_SYS(sendto);
+    const struct scmp_arg_cmp has_addr = SCMP_A4_64(SCMP_CMP_NE, 0, 0);
+    if (add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_connect, 0, NULL, err) < 0 ||
+        add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_sendto, 1, &has_addr, err) < 0)
         return -1;
 
     /* clone() with any CLONE_NEW* flag: the same escape as unshare().  One

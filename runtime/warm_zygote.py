@@ -21,6 +21,7 @@ RECORD_STATUS = 2
 
 
 def main():
+    """Serve the service's requests for clones; returns only in a clone."""
     # Loading the library installs the exec filter on this process: from
     # here on neither it nor any clone can run a program.
     lib = ctypes.PyDLL(sys.argv[1])
@@ -98,7 +99,9 @@ def main():
         if pid == 0:
             ctypes.pythonapi.PyOS_AfterFork_Child()
             ctl.detach()  # its fd number now belongs to the clone's streams
-            run_execution(wrappers)  # never returns
+            # Return, so that this frame (the settings, the library, the
+            # other clones' pids) is gone before any request's code runs.
+            return wrappers
         ctypes.pythonapi.PyOS_AfterFork_Parent()
         for fd in fds:
             if fd != fds[4]:
@@ -146,6 +149,13 @@ def run_execution(wrappers):
         if use_nproc:
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         path = os.path.join(os.getcwd(), "jailed_code")
+        # The cold interpreter's environment (sandbox.c): TMPDIR is tmp/.
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": os.path.join(os.getcwd(), "tmp"),
+                           "OPENBLAS_NUM_THREADS": "1", "LANG": "C.UTF-8"})
+        tempfile = sys.modules.get("tempfile")
+        if tempfile is not None:
+            tempfile.tempdir = None  # a preload may have asked it while the interpreter ran as root
         sys.argv = ["jailed_code"]
         sys.path[0] = os.getcwd()  # the script directory, as for the cold interpreter
         main = types.ModuleType("__main__")
@@ -186,4 +196,4 @@ def run_execution(wrappers):
 
 
 if __name__ == "__main__":
-    main()
+    run_execution(main())

@@ -7,9 +7,15 @@ global).  The installed tree comes from $CODEJAIL_PREFIX; unset or incomplete
 FAILS every test (never skips).
 
 - `service`: one service for the session (limits CPU 1, REALTIME 5, its own
-  work_dir and cgroup parent, a secret in its environment).
+  work_dir and cgroup parent, a secret in its environment), once cold and
+  once with warm start: every test using it runs on both paths.
+- `nons_service`: the same with `namespaces: false` (Landlock, seccomp and
+  cgroups alone), for the tests that each layer holds on its own.
 - `make_service(config, expect_health=200)`: a service with a special
   configuration (one confinement layer off, ...), stopped at test end.
+
+`svc.attempt(stmt)` runs stmt in the sandbox and returns what it raised
+there: (exception type name, errno), or ("ALLOWED", None).
 """
 
 import json
@@ -20,6 +26,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import textwrap
 import time
 
 import pytest
@@ -36,9 +43,8 @@ def _yaml(d, pad=""):
         if isinstance(v, dict):
             out.append(f"{pad}{json.dumps(k)}:")
             out.append(_yaml(v, pad + "  "))
-        else:
-            v = ("true" if v else "false") if isinstance(v, bool) else v
-            out.append(f"{pad}{json.dumps(k)}: {json.dumps(v) if isinstance(v, str) else v}")
+        else:  # JSON scalars are YAML flow scalars
+            out.append(f"{pad}{json.dumps(k)}: {json.dumps(v)}")
     return "\n".join(out)
 
 
@@ -54,27 +60,26 @@ def wait_for(pred, timeout, interval=0.05):
 def cgroup_dirs(parent):
     """The service's cgroup parent directories, whatever the hierarchy (v2 at
     the root, v1 one per controller mount)."""
+    if not parent:
+        return []
     root = "/sys/fs/cgroup"
     cands = [os.path.join(root, parent)] + [os.path.join(root, d, parent) for d in os.listdir(root)]
     return [p for p in cands if os.path.isdir(p)]
 
 
-def cgroup_leftovers(parent):
-    """Child cgroups under the parent, and processes in it."""
-    kids, procs = [], []
-    for d in cgroup_dirs(parent):
-        kids += [os.path.join(d, e) for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))]
-        with open(os.path.join(d, "cgroup.procs")) as f:
-            procs += [int(x) for x in f.read().split()]
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cgroup") as f:
-                    if re.search(rf":/(.*/)?{re.escape(parent)}(/|$)", f.read(), re.M):
-                        procs.append(int(name))
-            except OSError:
-                pass
-    return kids, sorted(set(procs))
+def cgroup_procs(parent):
+    """{cgroup path relative to the parent ("." for itself): its processes}
+    for every cgroup under the parent holding any; empty child cgroups may stay:
+    the service keeps a pool of them for reuse."""
+    out = {}
+    for top in cgroup_dirs(parent):  # v1: the same cgroup in each hierarchy
+        for d, _, _ in os.walk(top):
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                here = {int(x) for x in f.read().split()}
+            if here:
+                rel = os.path.relpath(d, top)
+                out[rel] = sorted(set(out.get(rel, ())) | here)
+    return out
 
 
 class Service:
@@ -86,9 +91,14 @@ class Service:
         os.mkdir(self.work_dir, 0o711)
         self.cgroup_parent = f"codejail-esc-{os.getpid()}-{name}"
         self.config = {"work_dir": self.work_dir, "cgroup_parent": self.cgroup_parent,
-                       "max_concurrency": 4, "limits": dict(DEFAULT_LIMITS)}
+                       "max_concurrency": 4, "limits": dict(DEFAULT_LIMITS),
+                       "limit_overrides": {"more-cpu": {"CPU": 4}}}
         self.config.update(config)
-        self.env = dict(os.environ, **(env or {}))
+        self.cgroup_parent = self.config["cgroup_parent"]
+        warm = self.config.get("warm", {})
+        self.pool = warm.get("pool", 2) if warm.get("enabled") else 0
+        self.env = {k: v for k, v in os.environ.items() if k not in ("CODEJAIL_CONFIG", "CODEJAIL_LISTEN")}
+        self.env.update(env or {})
         self.log_path = os.path.join(self.home, "server.log")
         self.proc = None
 
@@ -106,18 +116,20 @@ class Service:
                  "--listen", f"127.0.0.1:{self.port}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env)
 
-        def ready():
+        def health():
             if self.proc.poll() is not None:
-                return True
+                return "exited"
+            if "startup probe" not in self.log():  # the probe's verdict is logged last
+                return None
             try:
-                r = requests.get(self.url("/health/"), timeout=1)
+                return requests.get(self.url("/health/"), timeout=1).status_code
             except requests.RequestException:
-                return False
-            return r.status_code == expect_health and "startup probe" in self.log()
-        wait_for(ready, 15)
-        if self.proc.poll() is not None or "startup probe" not in self.log():
+                return None
+        status = wait_for(health, 15)
+        if status != expect_health:
             self.stop()
-            pytest.fail(f"service did not come up (health {expect_health}); log:\n{self.log()}")
+            pytest.fail(f"service did not come up with health {expect_health} (got {status}); "
+                        f"log:\n{self.log()}")
         return self
 
     def url(self, path):
@@ -147,10 +159,73 @@ class Service:
         assert "emsg" not in body, body["emsg"]
         return body["globals_dict"]
 
+    def attempt(self, stmt, globals_dict=None, **kw):
+        """Runs stmt inside the sandbox; (type name, errno) of what it raised
+        there, ("ALLOWED", None) when it did not raise.  `result` may be set
+        by stmt for the caller."""
+        body = textwrap.indent(textwrap.dedent(stmt).strip(), "    ")
+        code = (f"import os, sys, socket, errno, ctypes\n"
+                f"try:\n{body}\n    outcome = ['ALLOWED', None]\n"
+                f"except BaseException as e:\n    outcome = [type(e).__name__, getattr(e, 'errno', None)]\n")
+        g = self.run(code, globals_dict, **kw)
+        self.last = g
+        return tuple(g["outcome"])
+
+    def probe_results(self):
+        """{check name: (passed, detail)} from the startup probe's log lines."""
+        out = {}
+        for m in re.finditer(r"startup check '([^']+)' (passed|failed): (.*)", self.log()):
+            out[m.group(1)] = (m.group(2) == "passed", m.group(3))
+        return out
+
+    def sandbox_procs(self):
+        """Processes of the sandbox user under this service's codejail-init
+        (orphans come back to it: it is a subreaper), or anywhere with their
+        working directory in its work_dir."""
+        procs = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    st = f.read()
+                with open(f"/proc/{name}/status") as f:
+                    uid = int(re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1))
+            except (OSError, AttributeError):
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            if fields[0] not in ("Z", "X"):
+                procs[int(name)] = (int(fields[1]), uid)
+        mine, frontier = set(), {self.proc.pid}
+        while frontier:
+            frontier = {p for p, (pp, _) in procs.items() if pp in frontier} - mine
+            mine |= frontier
+        found = {p for p in mine if procs[p][1] != 0}
+        for p in procs:
+            try:
+                cwd = os.readlink(f"/proc/{p}/cwd")
+            except OSError:
+                continue
+            if cwd.startswith(self.work_dir + "/"):
+                found.add(p)
+        return sorted(found)
+
     def sandbox_leftovers(self):
-        """Execution directories, and processes of the cgroup parent."""
-        kids, procs = cgroup_leftovers(self.cgroup_parent)
-        return os.listdir(self.work_dir) + kids + [f"pid {p}" for p in procs]
+        """What executions left: execution directories, cgroups holding
+        processes, processes of the sandbox user.  A warm service keeps
+        `pool` executions waiting (a directory, a cgroup holding the clone's
+        init and interpreter): up to that many are not leftovers."""
+        dirs = sorted(os.listdir(self.work_dir))
+        busy = cgroup_procs(self.cgroup_parent)
+        users = self.sandbox_procs()
+        problems = []
+        if len(dirs) > self.pool:
+            problems.append(f"execution directories {dirs}")
+        if len(busy) > self.pool or any(len(p) > 2 or d == "." for d, p in busy.items()):
+            problems.append(f"cgroups holding processes {busy}")
+        if len(users) > self.pool:
+            problems.append(f"sandbox user processes {users}")
+        return problems
 
     def assert_idle(self, timeout=5):
         wait_for(lambda: not self.sandbox_leftovers(), timeout)
@@ -193,14 +268,29 @@ def _finish(svc):
         svc.assert_idle()
         rc = svc.stop()
         assert rc == 0, f"service exited {rc}; log:\n{svc.log()}"
+        svc.pool = 0  # stopped: not even a warm execution may stay
+        svc.assert_idle()
     finally:
         svc.stop()
         svc.cleanup()
 
 
+@pytest.fixture(scope="session", params=["cold", "warm"])
+def service(prefix, request):
+    """Every attempt runs on both paths: a fresh interpreter per execution
+    (cold), and a clone of the warm interpreter (warm: its own confinement
+    code, warm_child.c)."""
+    config = {"warm": {"enabled": request.param == "warm", "pool": 2}}
+    svc = Service(prefix, config, {SECRET_ENV: SECRET_VALUE}, request.param).start(200)
+    if request.param == "warm":
+        assert "startup check 'functionality' (warm) passed" in svc.log(), svc.log()
+    yield svc
+    _finish(svc)
+
+
 @pytest.fixture(scope="session")
-def service(prefix):
-    svc = Service(prefix, {}, {SECRET_ENV: SECRET_VALUE}, "default").start(200)
+def nons_service(prefix):
+    svc = Service(prefix, {"namespaces": False}, {SECRET_ENV: SECRET_VALUE}, "nons").start(200)
     yield svc
     _finish(svc)
 
@@ -215,15 +305,21 @@ def make_service(prefix):
         return svc.start(expect_health)
 
     yield factory
+    errors = []
     for svc in started:
-        _finish(svc)
+        try:
+            _finish(svc)
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n\n".join(errors)
 
 
 @pytest.fixture(autouse=True)
 def _idle_after_each_test(request):
     """Nothing of an execution may outlive its answer."""
     yield
-    if "service" in request.fixturenames:
-        svc = request.getfixturevalue("service")
-        if svc.proc.poll() is None:
-            svc.assert_idle()
+    for name in ("service", "nons_service"):
+        if name in request.fixturenames:
+            svc = request.getfixturevalue(name)
+            if svc.proc.poll() is None:
+                svc.assert_idle()

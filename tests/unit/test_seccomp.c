@@ -32,7 +32,10 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +114,30 @@ static int p_pair_inet(void)
     int sv[2];
     return ERRNO_OF(socketpair(AF_INET, SOCK_STREAM, 0, sv)); /* EOPNOTSUPP unfiltered */
 }
+
+/* A named AF_UNIX socket the probe itself listens on: without the filter,
+ * connect() and sendto() reach it. */
+static int unix_pair_by_name(int type, int use_sendto)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "/tmp/cj-sc-%d.sock", (int)getpid());
+    unlink(a.sun_path);
+    int srv = socket(AF_UNIX, type | SOCK_CLOEXEC, 0), cli = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    int r = 0;
+    if (srv < 0 || cli < 0 || bind(srv, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        (type == SOCK_STREAM && listen(srv, 1) < 0))
+        r = 200; /* set-up itself failed: neither 0 nor a filter errno */
+    else if (use_sendto)
+        r = ERRNO_OF(sendto(cli, "x", 1, 0, (struct sockaddr *)&a, sizeof(a)));
+    else
+        r = ERRNO_OF(connect(cli, (struct sockaddr *)&a, sizeof(a)));
+    unlink(a.sun_path);
+    return r;
+}
+static int p_unix_connect(void) { return unix_pair_by_name(SOCK_STREAM, 0); }
+static int p_unix_sendto(void) { return unix_pair_by_name(SOCK_DGRAM, 1); }
+static int p_msgget(void) { return ERRNO_OF(msgget(IPC_PRIVATE, IPC_CREAT | 0600)); }
+static int p_shmget(void) { return ERRNO_OF(shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)); }
 
 static int p_unshare_user(void) { return ERRNO_OF(unshare(CLONE_NEWUSER)); }
 static int p_unshare_none(void) { return ERRNO_OF(unshare(0)); } /* succeeds unfiltered */
@@ -369,6 +396,13 @@ int main(int argc, char **argv)
     CHECK(gives(&s1, p_pair_inet, EACCES));
     CHECK(gives(&s1, p_unix, 0));
     CHECK(gives(&s1, p_pair_unix, 0));
+    /* No socket reached by name; no SysV IPC.  Unfiltered, both work. */
+    CHECK(gives(NULL, p_unix_connect, 0));
+    CHECK(gives(NULL, p_unix_sendto, 0));
+    CHECK(gives(&s1, p_unix_connect, EACCES));
+    CHECK(gives(&s1, p_unix_sendto, EACCES));
+    CHECK(gives(&s1, p_msgget, EPERM));
+    CHECK(gives(&s1, p_shmget, EPERM));
 
     /* Namespaces, by unshare and by clone flags; clone3 falls back. */
     CHECK(gives(&s1, p_unshare_user, EPERM));

@@ -1,0 +1,147 @@
+"""Reaching the host's files from the sandbox: reading, listing, writing,
+through symlinks, and what leaks by environment or inherited descriptors.
+
+The sandbox's root is a minimal read-only tmpfs (the interpreter's /usr, the
+loader cache, /etc/alternatives, a few /dev nodes and the execution
+directory), under Landlock: what the root lacks is FileNotFoundError, what it
+holds outside the execution directory is PermissionError."""
+
+import errno
+import io
+import zipfile
+
+import pytest
+
+from conftest import SECRET_ENV, SECRET_VALUE
+
+DENIED_WRITE = {("PermissionError", errno.EACCES), ("PermissionError", errno.EPERM), ("OSError", errno.EROFS)}
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/hosts", "/etc/shadow", "/proc/1/cmdline",
+                                  "/proc/self/environ", "/root/.bashrc", "/home"])
+def test_read_host_path_is_absent(service, path):
+    assert service.attempt(f"open({path!r}, 'rb').read()") == ("FileNotFoundError", errno.ENOENT)
+
+
+@pytest.mark.parametrize("path", ["/root", "/home", "/sys", "/proc"])
+def test_list_host_dir_is_absent(service, path):
+    assert service.attempt(f"os.listdir({path!r})") == ("FileNotFoundError", errno.ENOENT)
+
+
+@pytest.mark.parametrize("path", ["/", "/tmp", "..", "/dev", "/etc"])
+def test_list_outside_own_dir_is_denied(service, path):
+    """The contract: listing /, /tmp and .. must be PermissionError (the Django
+    service's own probe checks /)."""
+    assert service.attempt(f"os.listdir({path!r})") == ("PermissionError", errno.EACCES)
+
+
+def test_list_noexec_library_dir(service):
+    """/.codejail holds the preloaded noexec library on the cold path; the
+    warm path's root has none (its exec filter came with the interpreter)."""
+    expected = ("FileNotFoundError", errno.ENOENT) if service.pool else ("PermissionError", errno.EACCES)
+    assert service.attempt("os.listdir('/.codejail')") == expected
+
+
+def test_service_files_are_absent(service):
+    """The service's own configuration and log, by their host paths."""
+    for path in (service.log_path, service.home + "/codejail.yaml"):
+        assert service.attempt("open(P).read()", {"P": path}) == ("FileNotFoundError", errno.ENOENT), path
+
+
+@pytest.mark.parametrize("path", ["escape.txt", "jailed_code", "/escape.txt", "/tmp/escape.txt",
+                                  "/usr/lib/escape.txt", "/dev/zero", "/etc/ld.so.cache"])
+def test_write_outside_tmp_is_denied(service, path):
+    assert service.attempt(f"open({path!r}, 'ab').write(b'x')") in DENIED_WRITE
+
+
+def test_mkdir_and_unlink_outside_tmp_are_denied(service):
+    assert service.attempt("os.mkdir('newdir')") in DENIED_WRITE
+    assert service.attempt("os.unlink('jailed_code')") in DENIED_WRITE
+
+
+def test_tmp_is_writable_and_is_tmpdir(service):
+    g = service.run("import os, tempfile\n"
+                    "tmpdir = os.environ['TMPDIR']\nexpected = os.path.join(os.getcwd(), 'tmp')\n"
+                    "with tempfile.NamedTemporaryFile(delete=False) as f:\n    f.write(b'abc')\n"
+                    "back = open(f.name, 'rb').read().decode()\nin_tmp = os.path.dirname(f.name) == tmpdir\n")
+    assert g["tmpdir"] == g["expected"] and g["back"] == "abc" and g["in_tmp"] is True
+
+
+def test_file_past_fsize_is_too_large(service):
+    assert service.attempt("open('tmp/big', 'wb').write(b'x' * (2 << 20))") == ("OSError", errno.EFBIG)
+
+
+def test_symlink_to_host_file_leads_nowhere(service):
+    assert service.attempt("os.symlink('/etc/passwd', 'tmp/link')\nopen('tmp/link').read()") == \
+        ("FileNotFoundError", errno.ENOENT)
+
+
+def _zip_with_symlink():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("course_library.py", "VALUE = 42\n")
+        info = zipfile.ZipInfo("evil")
+        info.external_attr = (0o120777 << 16)  # a symlink, as `zip --symlinks` stores it
+        z.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+def test_symlink_inside_python_lib_zip(service):
+    """A course library holding a symlink to a host file: extracted into tmp/
+    the way a symlink-honouring extractor would, it reads nothing."""
+    stmt = """
+    import zipfile, stat
+    z = zipfile.ZipFile('python_lib.zip')
+    for info in z.infolist():
+        if stat.S_ISLNK(info.external_attr >> 16):
+            os.symlink(z.read(info).decode(), os.path.join('tmp', info.filename))
+        else:
+            z.extract(info, 'tmp')
+    imported = __import__('course_library').VALUE
+    open('tmp/evil').read()
+    """
+    outcome = service.attempt(stmt, files={"python_lib.zip": ("python_lib.zip", _zip_with_symlink())},
+                              python_path=["python_lib.zip"])
+    assert outcome == ("FileNotFoundError", errno.ENOENT)
+    assert service.last["imported"] == 42
+
+
+def test_zipfile_extractall_makes_no_symlink(service):
+    """zipfile itself writes the link's target as text, never a link."""
+    g = service.run("import zipfile, os\nzipfile.ZipFile('python_lib.zip').extractall('tmp')\n"
+                    "islink = os.path.islink('tmp/evil')\ntext = open('tmp/evil').read()\n",
+                    files={"python_lib.zip": ("python_lib.zip", _zip_with_symlink())},
+                    python_path=["python_lib.zip"])
+    assert g["islink"] is False and g["text"] == "/etc/passwd"
+
+
+def test_library_written_to_tmp_cannot_be_loaded(service):
+    """tmp/ is noexec: a shared object dropped there is not mapped."""
+    stmt = """
+    import glob, shutil
+    shutil.copy(glob.glob('/usr/lib/python3*/lib-dynload/_json*.so')[0], 'tmp/x.so')
+    try:
+        ctypes.CDLL(os.path.abspath('tmp/x.so'))
+    except OSError as e:
+        result = str(e)
+        raise
+    """
+    assert service.attempt(stmt) == ("OSError", None)  # dlopen's errors carry no errno
+    assert service.last["result"].endswith("tmp/x.so: failed to map segment from shared object")
+
+
+def test_environment_has_nothing_of_the_service(service):
+    g = service.run("import os\nenv = dict(os.environ)")
+    assert SECRET_ENV not in g["env"] and SECRET_VALUE not in repr(g["env"])
+    assert set(g["env"]) <= {"PATH", "TMPDIR", "OPENBLAS_NUM_THREADS", "LANG", "LD_PRELOAD"}, g["env"]
+
+
+def test_init_environment_is_unreadable(service):
+    assert service.attempt("open('/proc/1/environ', 'rb').read()") == ("FileNotFoundError", errno.ENOENT)
+
+
+def test_only_standard_descriptors_are_inherited(service):
+    """0-2 and the result channel (3); nothing of the server's."""
+    g = service.run("import os\nfds = []\nfor fd in range(1024):\n    try:\n        os.fstat(fd)\n"
+                    "        fds.append(fd)\n    except OSError:\n        pass\n")
+    assert g["fds"] == [0, 1, 2, 3]
