@@ -273,6 +273,10 @@ static int v2_prepare(const char *parent, bool own_mounts, bool relay)
     struct statvfs sv;
     bool ro = statvfs(CG_ROOT, &sv) == 0 && (sv.f_flag & ST_RDONLY);
     if (fresh_ns || (ro && own_mounts)) {
+        /* The inherited mount of the same hierarchy would make the new one
+         * fail with EBUSY: take it away first (our mount namespace only). */
+        if (umount2(CG_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
+            return not_writable("unmount the inherited " CG_ROOT);
         if (mount("cgroup2", CG_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             return not_writable("mount cgroup2 on " CG_ROOT);
         if (own_cgroup(own, sizeof(own)) < 0)

@@ -55,25 +55,46 @@ static int verify_pending(int host_proc_fd, const char *rel, const char *profile
     return -EPERM;
 }
 
-static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile);
+static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile, int verify);
 
-/* Stacked, not switched: no_new_privs is set before the exec, and under it
- * the kernel lets a confined task (the service in its codejail_service
- * profile) only add a profile, never leave its own.  Stacked on an
- * unconfined task the label is simply the sandbox profile. */
-int cj_apparmor_onexec(int host_proc_fd, const char *profile)
+/* Whether this thread runs unconfined (a bare host), as opposed to under a
+ * profile of its own (codejail_service in the container). */
+static int unconfined(int host_proc_fd)
 {
-    return apparmor_write(host_proc_fd, "stack ", "exec", profile);
+    char buf[64] = "";
+    int fd = openat(host_proc_fd, "thread-self/attr/apparmor/current", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fd = openat(host_proc_fd, "thread-self/attr/current", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    return n >= 10 && strncmp(buf, "unconfined", 10) == 0;
 }
 
+/* Under a profile, stacked, not switched: no_new_privs is set before the
+ * exec, and under it the kernel lets a confined task only add a profile,
+ * never leave its own (the label is then codejail_sandbox//&codejail_service).
+ * Unconfined, switched: no_new_privs does not restrict leaving unconfined,
+ * and the label is then plainly codejail_sandbox, which is the peer the
+ * profiles' signal rules name. */
+int cj_apparmor_onexec(int host_proc_fd, const char *profile)
+{
+    return apparmor_write(host_proc_fd, unconfined(host_proc_fd) ? "exec " : "stack ", "exec", profile, 1);
+}
+
+/* No read-back here: the change is immediate, and the sandbox profile then
+ * in force does not let the task read /proc (a disconnected path in its
+ * mount namespace).  The write's success is the kernel's confirmation; the
+ * VM tier reads the label from outside. */
 int cj_apparmor_change_now(int host_proc_fd, const char *profile)
 {
-    return apparmor_write(host_proc_fd, "stack ", "current", profile);
+    return apparmor_write(host_proc_fd, unconfined(host_proc_fd) ? "changeprofile " : "stack ", "current", profile,
+                          0);
 }
 
 /* The way libapparmor's aa_stack_onexec/aa_stack_profile do it: "<verb>
  * <profile>" into the thread's attribute file, then read back. */
-static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile)
+static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, const char *profile, int verify)
 {
     char cmd[512], rel[64];
     size_t plen = strlen(profile), vlen = strlen(verb);
@@ -96,5 +117,5 @@ static int apparmor_write(int host_proc_fd, const char *verb, const char *attr, 
     close(fd);
     if (n != (ssize_t)(vlen + plen))
         return n < 0 ? -e : -EIO;
-    return verify_pending(host_proc_fd, rel, profile, plen);
+    return verify ? verify_pending(host_proc_fd, rel, profile, plen) : 0;
 }
