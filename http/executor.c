@@ -307,7 +307,9 @@ static void start_job(cj_executor *ex, cj_job *job)
         if (cj_sandbox_warm_dispatch(warm, &spec, &err) == 0) {
             job->sb = warm;
         } else {
-            fprintf(stderr, "codejail-server: warm dispatch failed (%s); running cold\n", err.msg);
+            char why[256];
+            cj_sandbox_warm_failure(warm, why, sizeof(why));
+            fprintf(stderr, "codejail-server: warm dispatch failed (%s: %s); running cold\n", err.msg, why);
             cj_sandbox_destroy(warm);
             warm = NULL;
         }

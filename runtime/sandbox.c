@@ -456,3 +456,15 @@ int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err
     sb->stdin_fd = -1;
     return rc;
 }
+
+int cj_sandbox_warm_failure(cj_sandbox *sb, char *why, size_t len)
+{
+    char buf[CJ_RECORDS_MAX];
+    int fd = sb->fds[CJ_STREAM_SETUP];
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf)); /* non-blocking */
+    int status = 0;
+    if (n > 0 && cj_sandbox_outcome(buf, (size_t)n, &status, why, len) < 0)
+        return 1;
+    snprintf(why, len, "the clone ended before its request (no report)");
+    return 0;
+}

@@ -117,5 +117,7 @@ const char *cj_sandbox_dir(const cj_sandbox *sb);
 int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n);
 void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid);
 int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
+/* Why a clone died before its request: its set-up failure, if it reported one. */
+int cj_sandbox_warm_failure(cj_sandbox *sb, char *why, size_t len);
 
 #endif
