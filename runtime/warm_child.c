@@ -174,11 +174,6 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
         cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if (chdir(inner) < 0)
         cj_record_fail(fd, CJ_STEP_CHDIR, errno, inner);
-    if (w->apparmor != NULL && (r = cj_apparmor_change_now(w->proc_fd, w->apparmor)) < 0)
-        cj_record_fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
-    if (place_fds(fds) < 0)
-        cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
-    fd = STATUS_FD;
     /* The request's own limits are set by the interpreter once it has read
      * them, before any code of the request runs; these are the ones no
      * request changes. */
@@ -190,6 +185,23 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
     if (setgroups(0, NULL) < 0 || setresgid(w->gid, w->gid, w->gid) < 0 || setresuid(w->uid, w->uid, w->uid) < 0 ||
         getuid() != w->uid || geteuid() != w->uid || getgid() != w->gid)
         cj_record_fail(fd, CJ_STEP_IDENTITY, errno ? errno : EPERM, NULL);
+    /* The profile change comes after the privileges are gone: the sandbox
+     * profile denies every capability, and dropping the bounding set needs
+     * one.  Now unprivileged, the task is briefly made dumpable so that its
+     * own /proc attribute file is its own to write (a uid change makes it
+     * root's), and made non-dumpable again at once. */
+    if (w->apparmor != NULL) {
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+            cj_record_fail(fd, CJ_STEP_APPARMOR, errno, "dumpable");
+        if ((r = cj_apparmor_change_now(w->proc_fd, w->apparmor)) < 0)
+            cj_record_fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+            cj_record_fail(fd, CJ_STEP_APPARMOR, errno, "dumpable");
+    }
+    /* Only now: the AppArmor step above still needed the host /proc fd. */
+    if (place_fds(fds) < 0)
+        cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
+    fd = STATUS_FD;
     if ((r = cj_caps_verify_none()) < 0)
         cj_record_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
