@@ -636,6 +636,27 @@ static int warm_entry(loader *L, void *ctx)
     return 0;
 }
 
+static int cold_entry(loader *L, void *ctx)
+{
+    cj_config *c = ctx;
+    char shown[SHOW_CAP];
+    if (!text_is(sval(L), slen(L), "pool"))
+        return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
+    size_t mark = path_push(L, "pool", 4);
+    long long v = 0;
+    if (next(L) || read_integer(L, 0, 64, &v))
+        return -1;
+    c->cold_pool = (int)v;
+    path_pop(L, mark);
+    return 0;
+}
+
+static int p_cold(loader *L, const cfg_key *k, cj_config *c)
+{
+    (void)k;
+    return each_entry(L, "a mapping of pool", cold_entry, c);
+}
+
 static int p_warm(loader *L, const cfg_key *k, cj_config *c)
 {
     (void)k;
@@ -664,6 +685,7 @@ static const cfg_key KEYS[] = {
     {"seccomp", p_mode, F(seccomp), 0, 0, NULL},
     {"namespaces", p_bool, F(namespaces), 0, 0, NULL},
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
+    {"cold", p_cold, 0, 0, 0, NULL},
     {"warm", p_warm, 0, 0, 0, NULL},
     {"CODE_JAIL", p_code_jail, 0, 0, 0, NULL},
 };
@@ -750,6 +772,7 @@ void cj_config_defaults(cj_config *c)
     c->namespaces = 1;
     c->drain_timeout = 0;
     c->warm_pool = 2;
+    c->cold_pool = 2;
 }
 
 void cj_config_free(cj_config *c)

@@ -45,6 +45,9 @@ typedef struct cj_config {
     enum cj_layer_mode seccomp;  /* required */
     int namespaces;              /* 1 */
     double drain_timeout;        /* seconds to wait for in-flight work on SIGTERM: 0 = REALTIME bound */
+    /* cold path: sandboxes made ahead of requests, waiting before their
+     * interpreter's exec (0: each made when its request comes) */
+    int cold_pool;        /* 2 */
     /* warm start: executions fork from an interpreter that imported these once */
     int warm_enabled;     /* 0 */
     int warm_pool;        /* 2: executions forked and confined ahead of time */

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "prepared.h"
 #include "warm.h"
 
 /* How long a finished execution's pipes may stay open after its main
@@ -38,6 +40,11 @@ struct cj_executor {
     struct duration durations[CJ_MAX_DURATIONS];
     size_t n_durations;
     cj_warm *warm;
+    cj_prepared *prepared; /* NULL: cold sandboxes are made when requests come */
+    /* Inits of answered cold executions, killed, still tearing their
+     * namespaces down: reaped at SIGCHLD, never waited for. */
+    pid_t *orphans;
+    size_t n_orphans, cap_orphans;
 };
 
 struct cj_job {
@@ -87,6 +94,15 @@ cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj
     h2o_linklist_init_anchor(&ex->running);
     h2o_timeout_init(loop, &ex->linger, CJ_LINGER_MS);
     h2o_timeout_init(loop, &ex->soon, 0);
+    if (cfg->enabled && cfg->cold_pool > 0) {
+        cj_sandbox_limits lim = {.cpu = cfg->limits.cpu, .vmem = cfg->limits.vmem, .fsize = cfg->limits.fsize,
+                                 .nproc = cfg->limits.nproc};
+        ex->prepared = cj_prepared_create(loop, env, &lim, (size_t)cfg->cold_pool);
+        if (ex->prepared == NULL) {
+            cj_executor_destroy(ex);
+            return NULL;
+        }
+    }
     return ex;
 }
 
@@ -95,6 +111,34 @@ static void close_stream(struct stream *s)
     if (s->sock != NULL) {
         h2o_socket_close(s->sock);
         s->sock = NULL;
+    }
+}
+
+static void adopt(cj_executor *ex, pid_t pid)
+{
+    if (ex->n_orphans == ex->cap_orphans) {
+        size_t cap = ex->cap_orphans ? 2 * ex->cap_orphans : 8;
+        pid_t *p = realloc(ex->orphans, cap * sizeof(*p));
+        if (p == NULL) { /* rather wait than leak it */
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            return;
+        }
+        ex->orphans = p;
+        ex->cap_orphans = cap;
+    }
+    ex->orphans[ex->n_orphans++] = pid;
+}
+
+static void reap_orphans(cj_executor *ex)
+{
+    for (size_t i = 0; i < ex->n_orphans;) {
+        pid_t r = waitpid(ex->orphans[i], NULL, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        ex->orphans[i] = ex->orphans[--ex->n_orphans];
     }
 }
 
@@ -108,6 +152,11 @@ static void free_job(cj_job *job)
         h2o_timeout_unlink(&job->linger);
     if (h2o_timeout_is_linked(&job->soon))
         h2o_timeout_unlink(&job->soon);
+    if (job->sb != NULL) {
+        pid_t left = cj_sandbox_detach(job->sb);
+        if (left > 0)
+            adopt(job->ex, left);
+    }
     cj_sandbox_destroy(job->sb);
     free(job->in.input);
     free(job->in.zip);
@@ -186,6 +235,10 @@ static void finish(cj_job *job)
         log_job(job);
         job->done(job->owner, &job->res);
     }
+    if (ex->warm != NULL && job->sb != NULL && cj_sandbox_is_warm(job->sb))
+        cj_warm_refill(ex->warm);
+    else if (ex->prepared != NULL)
+        cj_prepared_refill(ex->prepared);
     free_job(job);
     start_queued(ex);
 }
@@ -265,9 +318,10 @@ static void on_read(h2o_socket_t *sock, const char *err)
     o->dropped += n - take;
     h2o_buffer_consume(&sock->input, n);
     cj_job *job = s->job;
-    if (s == &job->streams[CJ_STREAM_SETUP] && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->reaped) {
-        /* The clone's init reported the interpreter's end: answer now, while
-         * the kernel still tears its namespaces down. */
+    if (s == &job->streams[CJ_STREAM_SETUP] && job->sb != NULL && cj_sandbox_reports_status(job->sb) &&
+        !job->reaped) {
+        /* The sandbox's init reported the interpreter's end: answer now,
+         * while the kernel still tears its namespaces down. */
         int status = 0;
         char why[8];
         if (cj_sandbox_outcome(o->p, o->len, &status, why, sizeof(why)) != 0) {
@@ -308,7 +362,7 @@ static void start_job(cj_executor *ex, cj_job *job)
             job->sb = warm;
         } else {
             char why[256];
-            cj_sandbox_warm_failure(warm, why, sizeof(why));
+            cj_sandbox_failure(warm, why, sizeof(why));
             fprintf(stderr, "codejail-server: warm dispatch failed (%s: %s); running cold\n", err.msg, why);
             cj_sandbox_destroy(warm);
             warm = NULL;
@@ -325,6 +379,20 @@ static void start_job(cj_executor *ex, cj_job *job)
         job->reaped = 1;
         fail_soon(job);
         return;
+    }
+    cj_sandbox *ready = NULL;
+    if (job->sb == NULL && ex->prepared != NULL && (ready = cj_prepared_take(ex->prepared)) != NULL) {
+        if (cj_sandbox_go(ready, &spec, &err) == 0) {
+            job->sb = ready;
+        } else {
+            char why[256];
+            cj_sandbox_failure(ready, why, sizeof(why));
+            fprintf(stderr, "codejail-server: a prepared sandbox failed (%s: %s); making one now\n", err.msg, why);
+            pid_t left = cj_sandbox_detach(ready);
+            if (left > 0)
+                adopt(ex, left);
+            cj_sandbox_destroy(ready);
+        }
     }
     if (job->sb == NULL && cj_sandbox_start(&spec, &job->sb, &err) < 0) {
         fprintf(stderr, "codejail-server: cannot start sandbox: %s\n", err.msg);
@@ -418,6 +486,9 @@ void cj_executor_on_sigchld(cj_executor *ex)
 {
     if (ex->warm != NULL)
         cj_warm_on_sigchld(ex->warm);
+    if (ex->prepared != NULL)
+        cj_prepared_on_sigchld(ex->prepared);
+    reap_orphans(ex);
     h2o_linklist_t *node = ex->running.next;
     while (node != &ex->running) {
         cj_job *job = H2O_STRUCT_FROM_MEMBER(cj_job, link, node);
@@ -444,6 +515,11 @@ void cj_executor_set_warm(cj_executor *ex, cj_warm *warm)
     ex->warm = warm;
 }
 
+int cj_executor_cold_ready(const cj_executor *ex)
+{
+    return ex->prepared == NULL || cj_prepared_ready(ex->prepared);
+}
+
 size_t cj_executor_pending(const cj_executor *ex)
 {
     return ex->n_queued + ex->n_running;
@@ -461,6 +537,11 @@ void cj_executor_destroy(cj_executor *ex)
             free_job(job);
         }
     }
+    cj_prepared_destroy(ex->prepared);
+    for (size_t i = 0; i < ex->n_orphans; i++)
+        while (waitpid(ex->orphans[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    free(ex->orphans);
     for (size_t i = 0; i < ex->n_durations; i++)
         h2o_timeout_dispose(ex->loop, &ex->durations[i].timeout);
     h2o_timeout_dispose(ex->loop, &ex->linger);

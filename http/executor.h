@@ -55,6 +55,8 @@ void cj_job_cancel(cj_job *job);
 struct cj_warm;
 /* Executions then start on warm clones when one is ready. */
 void cj_executor_set_warm(cj_executor *ex, struct cj_warm *warm);
+/* No prepared cold sandboxes are configured, or one is waiting. */
+int cj_executor_cold_ready(const cj_executor *ex);
 
 /* Call on SIGCHLD. */
 void cj_executor_on_sigchld(cj_executor *ex);

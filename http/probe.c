@@ -126,9 +126,14 @@ static void run_next(struct cj_probe *p)
         p->warm_round = 1;
         p->next = 0;
     }
-    if (p->warm_round && p->next < N_CHECKS && !cj_warm_ready(p->srv->warm)) {
+    /* The cold round runs on prepared sandboxes when there are any (the
+     * path requests take), so it waits for the first to be made. */
+    int waiting = p->next < N_CHECKS &&
+                  (p->warm_round ? !cj_warm_ready(p->srv->warm) : !cj_executor_cold_ready(p->srv->ex));
+    if (waiting) {
         if (++p->waited > WARM_WAIT_TRIES) {
-            fprintf(stderr, "codejail-server: startup check: the warm interpreter never became ready\n");
+            fprintf(stderr, "codejail-server: startup check: the %s never became ready\n",
+                    p->warm_round ? "warm interpreter" : "prepared sandboxes");
             p->failed = 1;
             p->next = N_CHECKS;
         } else {

@@ -21,6 +21,7 @@ enum slot_state { SLOT_EMPTY, SLOT_FORKING, SLOT_READY };
 struct slot {
     enum slot_state state;
     cj_sandbox *sb;
+    uint64_t seq; /* when it became READY: the oldest goes first */
 };
 
 struct reply {
@@ -39,6 +40,7 @@ struct cj_warm {
     pid_t pid;
     int up; /* the warm interpreter said it is ready */
     h2o_socket_t *ctl;
+    uint64_t seq;
     struct slot *slots;
     size_t n_slots;
     h2o_timeout_t restart_timeout, refill_timeout;
@@ -166,6 +168,7 @@ static void on_reply(h2o_socket_t *sock, const char *err)
         if (r.kind == 'P') {
             cj_sandbox_warm_started(s->sb, (pid_t)r.value);
             s->state = SLOT_READY;
+            s->seq = ++w->seq;
         } else {
             fprintf(stderr, "codejail-server: warm: clone failed: %s\n", strerror(r.value));
             clear_slot(s);
@@ -321,19 +324,39 @@ cj_sandbox *cj_warm_take(cj_warm *w)
      * and can no longer report how they end: notice it before handing one
      * out, not at the next SIGCHLD. */
     cj_warm_on_sigchld(w);
+    /* A clone still setting up (or rehearsing, warm_zygote.py) would make
+     * the request wait for it: one that said it is ready goes first, then
+     * the oldest. */
+    struct slot *pick = NULL;
+    int pick_settled = 0;
     for (size_t i = 0; w->up && i < w->n_slots; i++) {
         struct slot *s = &w->slots[i];
-        if (s->state == SLOT_READY) {
-            cj_sandbox *sb = s->sb;
-            s->sb = NULL;
-            s->state = SLOT_EMPTY;
-            /* Refilled after this execution is on its way, not before. */
-            if (!h2o_timeout_is_linked(&w->refill_entry))
-                h2o_timeout_link(w->loop, &w->refill_timeout, &w->refill_entry);
-            return sb;
+        if (s->state != SLOT_READY)
+            continue;
+        int settled = cj_sandbox_settled(s->sb);
+        if (pick == NULL || settled > pick_settled || (settled == pick_settled && s->seq < pick->seq)) {
+            pick = s;
+            pick_settled = settled;
         }
     }
+    if (pick != NULL) {
+        cj_sandbox *sb = pick->sb;
+        pick->sb = NULL;
+        pick->state = SLOT_EMPTY;
+        /* Refilled once this execution is answered (cj_warm_refill): a
+         * clone being made takes a CPU from the one running.  Only an empty
+         * pool is refilled at once. */
+        if (!cj_warm_ready(w))
+            cj_warm_refill(w);
+        return sb;
+    }
     return NULL;
+}
+
+void cj_warm_refill(cj_warm *w)
+{
+    if (!h2o_timeout_is_linked(&w->refill_entry))
+        h2o_timeout_link(w->loop, &w->refill_timeout, &w->refill_entry);
 }
 
 int cj_warm_ready(const cj_warm *w)

@@ -17,6 +17,8 @@ cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox
 /* A confined clone waiting for a request (the caller dispatches it), or
  * NULL when none is ready: the caller then runs the execution cold. */
 cj_sandbox *cj_warm_take(cj_warm *w);
+/* An execution was answered: refill the pool now that nobody waits. */
+void cj_warm_refill(cj_warm *w);
 /* At least one clone is waiting. */
 int cj_warm_ready(const cj_warm *w);
 void cj_warm_on_sigchld(cj_warm *w);

@@ -552,11 +552,21 @@ int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err
     return set_limits(cg, lim, page > 0 ? page : 4096, err);
 }
 
+void cj_cgroup_kill_nowait(cj_cgroup *cg)
+{
+    if (cg == NULL)
+        return;
+    if (cg->v2 && cg->fd[0] >= 0)
+        (void)write_file(cg->fd[0], "cgroup.kill", "1");
+    (void)kill_listed(cg);
+}
+
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
 {
-    cj_cgroup_kill(cg);
+    /* Killed when it came back; what is listed now is still exiting (or
+     * forked past the kill: killed again here).  Not usable yet. */
     if (kill_listed(cg) != 0)
-        return cj_fail(err, EBUSY, "cgroup %s still holds processes", cg->dir[0] ? cg->dir[0] : "?");
+        return 1;
     long long page = sysconf(_SC_PAGESIZE);
     return set_limits(cg, lim, page > 0 ? page : 4096, err);
 }

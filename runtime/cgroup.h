@@ -33,8 +33,9 @@ int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *
 /* Sets (and reads back) new limits on a live cgroup: the warm path learns
  * an execution's limits only when its request arrives. */
 int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
-/* Re-arms a finished execution's cgroup for the next one: kills what is
- * left, checks it is empty, sets the new limits and reads them back. */
+/* Re-arms a finished execution's cgroup for the next one: 1 (untouched)
+ * while processes are still listed in it (each is sent SIGKILL again),
+ * else sets the new limits and reads them back (0, or -1 on error). */
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
 /* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP, else -1. */
 int cj_cgroup_dirfd(const cj_cgroup *cg);
@@ -46,6 +47,9 @@ int cj_cgroup_enter_self(const int *fds, size_t n);
 /* Kills every process in it (v2 cgroup.kill when present; else SIGKILL to
  * each pid listed). */
 void cj_cgroup_kill(cj_cgroup *cg);
+/* The same without waiting for them to be gone (the event loop must not
+ * wait for a namespace's teardown): one pass. */
+void cj_cgroup_kill_nowait(cj_cgroup *cg);
 /* OOM kills seen (v2 memory.events oom_kill; v1 memory.oom_control
  * oom_kill), -1 when unknown. */
 long long cj_cgroup_oom_kills(const cj_cgroup *cg);

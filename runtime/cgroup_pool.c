@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,12 +42,21 @@ static void destroy_logged(cj_cgroup *cg)
         fprintf(stderr, "codejail-server: %s\n", e.msg);
 }
 
+/* Oldest first: the one whose last processes had the longest to exit.  One
+ * still busy stays for later; none free, a new one is made. */
 int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup **out, cj_err *err)
 {
-    while (p->n_idle > 0) {
-        cj_cgroup *cg = p->idle[--p->n_idle];
+    for (size_t i = 0; i < p->n_idle;) {
+        cj_cgroup *cg = p->idle[i];
         cj_err e = {0};
-        if (cj_cgroup_reuse(cg, lim, &e) == 0) {
+        int r = cj_cgroup_reuse(cg, lim, &e);
+        if (r == 1) {
+            i++;
+            continue;
+        }
+        memmove(&p->idle[i], &p->idle[i + 1], (p->n_idle - i - 1) * sizeof(*p->idle));
+        p->n_idle--;
+        if (r == 0) {
             *out = cg;
             return 0;
         }
@@ -63,7 +73,9 @@ void cj_cgroup_pool_put(cj_cgroup_pool *p, cj_cgroup *cg)
     if (cg == NULL)
         return;
     if (p->n_idle < p->max_idle) {
-        cj_cgroup_kill(cg); /* a straggler must not live on into the next execution */
+        /* A straggler must not live on into the next execution: killed
+         * now, and reuse waits until it is gone. */
+        cj_cgroup_kill_nowait(cg);
         p->idle[p->n_idle++] = cg;
         return;
     }

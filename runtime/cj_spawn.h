@@ -23,11 +23,16 @@ typedef struct cj_spawn_args {
     const char *cwd;  /* the execution directory as the interpreter sees it */
     const char *path; /* the interpreter */
     char *const *argv;
+    char *const *argv_zip; /* prepared: the argv for a request with python_lib.zip on sys.path */
     char *const *envp;
     int fd_stdin;             /* becomes 0 */
     int fd_stdout, fd_stderr; /* become 1, 2 */
     int fd_result;            /* becomes 3 */
     int fd_setup;             /* becomes 4 in the interpreter child, closed by exec */
+    /* Prepared sandboxes: -1, or a socket (becomes 5, closed by exec) the
+     * confined interpreter child waits on, right before exec, for its
+     * request: the limits and its stdin (cj_spawn_go, below). */
+    int fd_go;
     cj_sandbox_limits limits;
     int nproc_rlimit; /* apply NPROC as an rlimit (when no pids cgroup does it) */
     uid_t uid;
@@ -62,6 +67,7 @@ enum cj_setup_step {
     CJ_STEP_LANDLOCK,
     CJ_STEP_SECCOMP,
     CJ_STEP_EXEC,
+    CJ_STEP_REQUEST,
 };
 const char *cj_setup_step_name(int step);
 
@@ -69,6 +75,15 @@ const char *cj_setup_step_name(int step);
  * exit after a failed step, reporting it first. */
 void cj_record_send(int fd, int kind, int step, int value, const char *detail);
 __attribute__((noreturn)) void cj_record_fail(int fd, int step, int errnum, const char *detail);
+
+/* What a prepared interpreter child receives on fd_go: the request's
+ * limits, and its stdin as SCM_RIGHTS.  Its rlimits are set then, after
+ * every other step; the exec follows. */
+struct cj_go_msg {
+    long long cpu, vmem, fsize, nproc;
+    int nproc_rlimit;
+    int zip_on_path; /* run argv_zip */
+};
 
 /* Returns the pid to watch (the sandbox's init, or the interpreter), or -1. */
 pid_t cj_spawn(const cj_spawn_args *a, cj_err *err);

@@ -1,5 +1,5 @@
-# codejail sandbox wrapper, run as `python -S -E -B jailed_code`; #@ lines are filled per execution.
-import sys
+# codejail sandbox wrapper, run as `python -S -E -B jailed_code` (or compiled, /.codejail/jailed_code.pyc); #@ lines are filled per execution.
+import sys; sys.argv[0] = "jailed_code"; sys.path[0] = __import__("posix").getcwd()  # as when the source runs
 #@SYS_PATH@
 getattr(sys, "set_int_max_str_digits", lambda n: None)(0)  # integers of any size pass through
 try:  # JSON through the C codec alone: `import json` costs 4 ms of imports (re, enum) here

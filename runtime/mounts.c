@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -37,6 +38,20 @@ static int mkdirs(const char *rel, size_t len)
         if (mkdir(buf, 0755) < 0 && errno != EEXIST)
             return -1;
         buf[i] = c;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
     }
     return 0;
 }
@@ -103,6 +118,35 @@ static int make_dev(void)
     return 0;
 }
 
+/* The compiled wrapper, with the execution's own path where it was
+ * compiled under the placeholder: tracebacks then name the real file. */
+static int write_pyc(const char *rel, const char *pyc, size_t len, const char *inner_dir)
+{
+    static const char ph[] = CJ_PYC_PLACEHOLDER;
+    char real[sizeof(ph)];
+    int n = snprintf(real, sizeof(real), "%s/jailed_code", inner_dir);
+    if (n != (int)sizeof(ph) - 1) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0)
+        return -1;
+    const char *at = pyc, *end = pyc + len;
+    while (at < end) {
+        const char *hit = memmem(at, (size_t)(end - at), ph, sizeof(ph) - 1);
+        const char *stop = hit != NULL ? hit : end;
+        if (write_full(fd, at, (size_t)(stop - at)) < 0 || (hit != NULL && write_full(fd, real, (size_t)n) < 0)) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        at = hit != NULL ? hit + n : end;
+    }
+    return close(fd);
+}
+
 int cj_mounts_enter(const cj_mount_plan *p, const char **step)
 {
     /* Nothing we mount may propagate back to the host, nor host mounts in. */
@@ -121,6 +165,11 @@ int cj_mounts_enter(const cj_mount_plan *p, const char **step)
     if (p->noexec_so != NULL)
         /* Not noexec: ld.so maps it executable (running it is what seccomp forbids). */
         TRY("bind the noexec library", ro_bind(p->noexec_so, CJ_INNER_NOEXEC + 1, 0));
+    if (p->pyc[0] != NULL) {
+        TRY("make /.codejail", mkdirs(".codejail", 9));
+        TRY("write the compiled wrapper", write_pyc(CJ_INNER_PYC0 + 1, p->pyc[0], p->pyc_len[0], p->inner_dir));
+        TRY("write the compiled wrapper", write_pyc(CJ_INNER_PYC1 + 1, p->pyc[1], p->pyc_len[1], p->inner_dir));
+    }
     const char *inner = p->inner_dir + 1;
     TRY("make the execution directory", mkdirs(inner, strlen(inner)));
     TRY("place the execution directory",

@@ -17,10 +17,21 @@ typedef struct cj_mount_plan {
     const char *const *links; /* NAME=TARGET symlinks at the root (merged /usr: lib -> usr/lib) */
     const char *noexec_so;   /* host path of codejail-noexec.so, or NULL */
     const char *tmp_options; /* tmpfs options for tmp/: "size=...,mode=0700,uid=...,gid=..." */
+    /* The wrapper compiled (without, with python_lib.zip on sys.path), its
+     * file name CJ_PYC_PLACEHOLDER; written at CJ_INNER_PYC[i] with
+     * inner_dir's jailed_code in its place.  NULL: none. */
+    const char *pyc[2];
+    size_t pyc_len[2];
 } cj_mount_plan;
 
 /* Where the noexec library appears inside. */
 #define CJ_INNER_NOEXEC "/.codejail/noexec.so"
+/* The compiled wrappers inside, and the name they are compiled under: as
+ * long as the real one (an execution directory is always
+ * /tmp/codejail-XXXXXX), so the bytes are patched in place. */
+#define CJ_INNER_PYC0 "/.codejail/jailed_code.pyc"
+#define CJ_INNER_PYC1 "/.codejail/jailed_code-zip.pyc"
+#define CJ_PYC_PLACEHOLDER "/tmp/codejail-@@@@@@/jailed_code"
 
 /* Child side, in a fresh mount namespace, as root: builds the root and
  * pivots into it.  Only system calls.  Returns 0 or -errno; *step names

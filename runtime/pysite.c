@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,4 +67,91 @@ int cj_python_site_dirs(const char *python_bin, char **out, cj_err *err)
         return cj_fail(err, 0, "python_bin %s: unexpected site directories: %.200s", python_bin, buf);
     *out = strdup(buf);
     return *out == NULL ? cj_fail(err, ENOMEM, "site directories") : 0;
+}
+
+/* A pyc run as a script is checked for its magic number only (the rest of
+ * the header is for import's freshness checks). */
+static const char COMPILER[] =
+    "import sys, marshal\nfrom importlib._bootstrap_external import MAGIC_NUMBER\n"
+    "code = compile(sys.stdin.buffer.read(), sys.argv[1], 'exec', dont_inherit=True)\n"
+    "sys.stdout.buffer.write(MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n";
+
+int cj_python_compile(const char *python_bin, const char *src, size_t len, const char *filename, char **out,
+                      size_t *out_len, cj_err *err)
+{
+    int in = memfd_create("codejail-wrapper", MFD_CLOEXEC), p[2] = {-1, -1};
+    if (in < 0)
+        return cj_fail(err, errno, "memfd");
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(in, src + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(in);
+            return cj_fail(err, errno, "memfd write");
+        }
+        done += (size_t)w;
+    }
+    if (lseek(in, 0, SEEK_SET) < 0 || pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(in);
+        return cj_fail(err, e, "pipe");
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(in);
+        close(p[0]);
+        close(p[1]);
+        return cj_fail(err, e, "fork");
+    }
+    if (pid == 0) {
+        dup2(in, 0);
+        dup2(p[1], 1);
+        execl(python_bin, python_bin, "-E", "-s", "-S", "-B", "-c", COMPILER, filename, (char *)NULL);
+        _exit(127);
+    }
+    close(in);
+    close(p[1]);
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (buf != NULL && n == cap) {
+            char *g = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (g == NULL) {
+                free(buf);
+                buf = NULL;
+            } else {
+                buf = g;
+                cap *= 2;
+            }
+        }
+        if (buf == NULL) {
+            char sink[4096];
+            if (read(p[0], sink, sizeof(sink)) <= 0 && errno != EINTR)
+                break;
+            continue;
+        }
+        ssize_t r = read(p[0], buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (buf == NULL)
+        return cj_fail(err, ENOMEM, "python_bin %s: compiled wrapper", python_bin);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n <= 16) {
+        free(buf);
+        return cj_fail(err, 0, "python_bin %s: compiling the wrapper failed (status %d)", python_bin,
+                       WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+    }
+    *out = buf;
+    *out_len = n;
+    return 0;
 }

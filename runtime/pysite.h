@@ -8,4 +8,10 @@
  * malloc'd string, a Python list literal of the directories site adds. */
 int cj_python_site_dirs(const char *python_bin, char **out, cj_err *err);
 
+/* Compiles src with python_bin (once, at startup) into the bytes of a .pyc
+ * whose code names itself filename: the sandbox then runs it without
+ * compiling the wrapper again for every execution. */
+int cj_python_compile(const char *python_bin, const char *src, size_t len, const char *filename, char **out,
+                      size_t *out_len, cj_err *err);
+
 #endif

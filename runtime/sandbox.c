@@ -1,6 +1,8 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +26,7 @@ struct cj_sandbox {
     int namespaces;
     int warm;      /* a clone of the warm interpreter: not our child, never reaped here */
     int stdin_fd;  /* warm: where the request is written when it comes */
+    int go_fd;     /* prepared: where the request is sent when it comes */
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
@@ -93,6 +96,10 @@ static int plan_views(const cj_sandbox_env *env, const char *host_dir, struct vi
     v->read[nr++] = "/dev/random";
     if (env->noexec_so != NULL)
         v->read[nr++] = env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so;
+    if (env->namespaces && env->wrapper_pyc[0] != NULL) {
+        v->read[nr++] = CJ_INNER_PYC0;
+        v->read[nr++] = CJ_INNER_PYC1;
+    }
     v->write[nw++] = v->inner_tmp;
     v->write[nw++] = "/dev/null";
     v->exec[ne] = v->read[nr] = v->write[nw] = NULL;
@@ -115,7 +122,68 @@ static int make_cgroup(const cj_sandbox_env *env, const cj_sandbox_spec *spec, c
     return cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err);
 }
 
+static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, cj_err *err);
+
 int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
+{
+    return launch(spec, 0, out, err);
+}
+
+int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err)
+{
+    cj_sandbox_spec spec = {.env = env, .limits = *lim};
+    return launch(&spec, 1, out, err);
+}
+
+int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
+{
+    const cj_sandbox_env *env = spec->env;
+    int in = -1, rc = -1;
+    if (sb->go_fd < 0)
+        return cj_fail(err, EINVAL, "not a prepared sandbox");
+    if (spec->zip != NULL || spec->zip_on_path) {
+        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
+                              .exec_check = env->noexec_so != NULL, .zip_on_path = spec->zip_on_path,
+                              .zip = spec->zip, .zip_len = spec->zip_len, .sys_path_line = env->sys_path_line};
+        if (cj_execdir_rewrite(sb->dir, &ds, err) < 0)
+            goto out;
+    }
+    if (sb->cgroup != NULL) {
+        cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem,
+                                .pids = spec->limits.nproc + (sb->namespaces ? 1 : 0), .cpu_quota_us = 100000};
+        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0)
+            goto out;
+    }
+    if ((in = make_input(spec->input, spec->input_len, err)) < 0)
+        goto out;
+    struct cj_go_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
+                          .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
+                          .zip_on_path = spec->zip_on_path != 0};
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof(c));
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &in, sizeof(in));
+    /* A sandbox that died while waiting gives EPIPE or ECONNREFUSED here. */
+    if (sendmsg(sb->go_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
+        cj_fail(err, errno ? errno : EIO, "send the request to the prepared sandbox");
+        goto out;
+    }
+    rc = 0;
+out:
+    close_fd(&in);
+    close_fd(&sb->go_fd);
+    return rc;
+}
+
+static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, cj_err *err)
 {
     const cj_sandbox_env *env = spec->env;
     cj_sandbox *sb = calloc(1, sizeof(*sb));
@@ -127,7 +195,8 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
     }
     sb->pid = -1;
     sb->namespaces = env->namespaces;
-    int wr[CJ_STREAM_COUNT], in_fd = -1;
+    sb->stdin_fd = sb->go_fd = -1;
+    int wr[CJ_STREAM_COUNT], in_fd = -1, go_child = -1;
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         sb->fds[i] = wr[i] = -1;
 
@@ -161,8 +230,22 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
             goto fail;
         }
     }
-    if ((in_fd = make_input(spec->input, spec->input_len, err)) < 0)
+    if (prepared) {
+        /* stdin comes with the request; until then, nothing. */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+            cj_fail(err, errno, "socketpair");
+            goto fail;
+        }
+        sb->go_fd = sv[0];
+        go_child = sv[1];
+        if ((in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+            cj_fail(err, errno, "/dev/null");
+            goto fail;
+        }
+    } else if ((in_fd = make_input(spec->input, spec->input_len, err)) < 0) {
         goto fail;
+    }
 
     char tmpdir[PATH_MAX + 16], preload[PATH_MAX + 16];
     snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", v->inner_tmp);
@@ -172,22 +255,31 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
                     "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
     /* -S: site's start-up work is done once at service start (pysite.c);
      * the wrapper puts its directories on sys.path. */
-    char *argv[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL, NULL};
+    /* In namespaces the init writes the compiled wrapper into the root
+     * (mounts.c): the interpreter runs that, not the source. */
+    int pyc = env->namespaces && env->wrapper_pyc[0] != NULL;
+    char *argv[] = {(char *)env->python_bin, "-E", "-B",
+                    pyc ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0) : "jailed_code", NULL, NULL};
+    char *argv_zip[] = {(char *)env->python_bin, "-E", "-B", pyc ? CJ_INNER_PYC1 : "jailed_code", NULL, NULL};
     if (env->sys_path_line != NULL) {
         memmove(argv + 2, argv + 1, 4 * sizeof(char *));
         argv[1] = "-S";
+        memmove(argv_zip + 2, argv_zip + 1, 4 * sizeof(char *));
+        argv_zip[1] = "-S";
     }
     cj_mount_plan mp = {
         .host_dir = sb->dir, .inner_dir = v->inner_dir, .inner_tmp = v->inner_tmp,
         .binds = env->binds, .links = env->links, .noexec_so = env->noexec_so, .tmp_options = v->tmp_opts,
+        .pyc = {pyc ? env->wrapper_pyc[0] : NULL, pyc ? env->wrapper_pyc[1] : NULL},
+        .pyc_len = {env->wrapper_pyc_len[0], env->wrapper_pyc_len[1]},
     };
     cj_landlock_spec ll = {.exec_paths = v->exec, .read_paths = v->read, .write_paths = v->write};
     const int *cg_fds = NULL;
     size_t n_cg_fds = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &cg_fds) : 0;
     cj_spawn_args a = {
-        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .envp = envp,
+        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .envp = envp,
         .fd_stdin = in_fd, .fd_stdout = wr[CJ_STREAM_STDOUT], .fd_stderr = wr[CJ_STREAM_STDERR],
-        .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP],
+        .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP], .fd_go = go_child,
         .limits = spec->limits, .nproc_rlimit = sb->cgroup == NULL, .uid = env->uid, .gid = env->gid,
         .mounts = env->namespaces ? &mp : NULL,
         .landlock = env->landlock ? &ll : NULL,
@@ -203,6 +295,7 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&wr[i]);
     close_fd(&in_fd);
+    close_fd(&go_child);
     free(v);
     *out = sb;
     return 0;
@@ -210,6 +303,7 @@ fail:
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&wr[i]);
     close_fd(&in_fd);
+    close_fd(&go_child);
     free(v);
     cj_sandbox_destroy(sb);
     return -1;
@@ -248,9 +342,10 @@ void cj_sandbox_kill(cj_sandbox *sb)
         if (!sb->exited)
             kill(sb->pid, SIGKILL); /* before setsid ran, the group does not exist */
     }
-    /* And whatever the cgroup still holds, however it got out of the above. */
+    /* And whatever the cgroup still holds, however it got out of the above;
+     * not waited for: the pool reuses it only once it is empty. */
     if (sb->cgroup != NULL)
-        cj_cgroup_kill(sb->cgroup);
+        cj_cgroup_kill_nowait(sb->cgroup);
 }
 
 static int decode_status(int st)
@@ -315,7 +410,7 @@ void cj_sandbox_destroy(cj_sandbox *sb)
         if (sb->pid > 0)
             cj_sandbox_kill(sb);
         else if (sb->cgroup != NULL)
-            cj_cgroup_kill(sb->cgroup);
+            cj_cgroup_kill_nowait(sb->cgroup);
         if (sb->stdin_fd >= 0)
             close(sb->stdin_fd);
     } else if (sb->pid > 0) {
@@ -328,12 +423,29 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&sb->fds[i]);
+    close_fd(&sb->go_fd);
     cj_err e = {0};
     if (sb->cgroup != NULL)
         cj_cgroup_pool_put(sb->pool, sb->cgroup);
     if (sb->dir[0] != '\0' && cj_execdir_remove(sb->dir, &e) < 0)
         fprintf(stderr, "codejail-server: %s\n", e.msg);
     free(sb);
+}
+
+pid_t cj_sandbox_detach(cj_sandbox *sb)
+{
+    if (sb->warm || sb->pid <= 0 || sb->exited)
+        return 0;
+    cj_sandbox_kill(sb);
+    int st;
+    pid_t r = waitpid(sb->pid, &st, WNOHANG);
+    sb->exited = 1; /* destroy must not wait for it */
+    return r == 0 ? sb->pid : 0;
+}
+
+int cj_sandbox_reports_status(const cj_sandbox *sb)
+{
+    return sb->warm || sb->namespaces;
 }
 
 int cj_sandbox_is_warm(const cj_sandbox *sb)
@@ -350,7 +462,7 @@ int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *
     sb->pid = -1;
     sb->warm = 1;
     sb->namespaces = 1;
-    sb->stdin_fd = -1;
+    sb->stdin_fd = sb->go_fd = -1;
     for (int i = 0; i < 5; i++)
         child_fds[i] = -1;
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
@@ -457,7 +569,13 @@ int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err
     return rc;
 }
 
-int cj_sandbox_warm_failure(cj_sandbox *sb, char *why, size_t len)
+int cj_sandbox_settled(const cj_sandbox *sb)
+{
+    struct pollfd p = {.fd = sb->fds[CJ_STREAM_SETUP], .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+int cj_sandbox_failure(cj_sandbox *sb, char *why, size_t len)
 {
     char buf[CJ_RECORDS_MAX];
     int fd = sb->fds[CJ_STREAM_SETUP];
@@ -465,6 +583,6 @@ int cj_sandbox_warm_failure(cj_sandbox *sb, char *why, size_t len)
     int status = 0;
     if (n > 0 && cj_sandbox_outcome(buf, (size_t)n, &status, why, len) < 0)
         return 1;
-    snprintf(why, len, "the clone ended before its request (no report)");
+    snprintf(why, len, "it ended before its request (no report)");
     return 0;
 }

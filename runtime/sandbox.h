@@ -27,6 +27,11 @@ typedef struct cj_sandbox_env {
     const char *python_bin;
     const char *wrapper; /* the jailed_code template text, loaded at startup */
     size_t wrapper_len;
+    /* The wrapper compiled (without, with python_lib.zip on sys.path): run
+     * as jailed_code.pyc, beside the source that tracebacks quote.  NULL: the
+     * source is run. */
+    const char *wrapper_pyc[2];
+    size_t wrapper_pyc_len[2];
     const char *sys_path_line; /* "sys.path.extend([...])": the interpreter runs with -S */
     const char *site_dirs;     /* the list literal alone, for the warm interpreter */
     const char *work_dir; /* execution directories are made here */
@@ -74,7 +79,8 @@ enum cj_sandbox_stream { CJ_STREAM_STDOUT, CJ_STREAM_STDERR, CJ_STREAM_RESULT, C
 int cj_sandbox_fd(const cj_sandbox *sb, enum cj_sandbox_stream s);
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
 
-enum { CJ_RECORD_FAILURE = 1, CJ_RECORD_STATUS = 2 };
+/* READY: a warm clone is set up and waits for its request (not an outcome). */
+enum { CJ_RECORD_FAILURE = 1, CJ_RECORD_STATUS = 2, CJ_RECORD_READY = 3 };
 struct cj_sandbox_record {
     int kind;
     int step;   /* FAILURE: enum cj_setup_step (cj_spawn.h) */
@@ -110,6 +116,12 @@ void cj_sandbox_destroy(cj_sandbox *sb);
  * request.  Its end is the EOF of the setup stream, after the warm
  * interpreter's status record: cj_sandbox_reap never reports it. */
 int cj_sandbox_is_warm(const cj_sandbox *sb);
+/* Its init reports the interpreter's end on the setup stream (warm, or cold
+ * in namespaces): the answer need not wait for the namespace's teardown. */
+int cj_sandbox_reports_status(const cj_sandbox *sb);
+/* Kills a cold sandbox's processes without waiting: returns the pid the
+ * caller must still reap (0 if none), which destroy will then not wait for. */
+pid_t cj_sandbox_detach(cj_sandbox *sb);
 int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out,
                             int child_fds[5], cj_err *err);
 const char *cj_sandbox_dir(const cj_sandbox *sb);
@@ -117,7 +129,19 @@ const char *cj_sandbox_dir(const cj_sandbox *sb);
 int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n);
 void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid);
 int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
-/* Why a clone died before its request: its set-up failure, if it reported one. */
-int cj_sandbox_warm_failure(cj_sandbox *sb, char *why, size_t len);
+/* Why a warm clone or a prepared sandbox died before its request: its
+ * set-up failure, if it reported one. */
+int cj_sandbox_failure(cj_sandbox *sb, char *why, size_t len);
+/* A warm clone or prepared sandbox has said it is ready, or ended: either
+ * way it is no longer being set up (its setup stream is readable). */
+int cj_sandbox_settled(const cj_sandbox *sb);
+
+/* Prepared sandboxes (cold path, ahead of requests): prepare spawns one
+ * exactly as start would, with the given limits on its cgroup, but the
+ * interpreter child, confined, waits right before its exec; go hands it a
+ * request (its files, limits and stdin).  Until then it is the caller's to
+ * keep, reap (cj_sandbox_reap) or destroy. */
+int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err);
+int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
 
 #endif

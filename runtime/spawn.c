@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 /* Sources are first moved above this, so dup2 into 0..4 can never clobber a
  * source that happens to sit at a low number. */
 #define CJ_HIGH_FD 64
+#define CJ_GO_FD 5
 #define CJ_NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 const char *cj_setup_step_name(int step)
@@ -35,7 +38,7 @@ const char *cj_setup_step_name(int step)
         [CJ_STEP_RLIMITS] = "rlimits",       [CJ_STEP_CAPS] = "capabilities",
         [CJ_STEP_IDENTITY] = "identity",     [CJ_STEP_NO_NEW_PRIVS] = "no_new_privs",
         [CJ_STEP_LANDLOCK] = "landlock",     [CJ_STEP_SECCOMP] = "seccomp",
-        [CJ_STEP_EXEC] = "exec",
+        [CJ_STEP_EXEC] = "exec",             [CJ_STEP_REQUEST] = "request",
     };
     if (step <= 0 || (size_t)step >= sizeof(names) / sizeof(names[0]) || names[step] == NULL)
         return "unknown";
@@ -73,9 +76,15 @@ static int child_fds(const cj_spawn_args *a, int *setup_fd)
     if (dup3(high[4], 4, O_CLOEXEC) < 0)
         return -1;
     *setup_fd = 4;
-    /* The explicit allowlist: 0-4 stay, nothing else of the server's reaches
-     * the sandbox, whatever CLOEXEC discipline the rest of the process kept. */
-    return close_range(5, ~0U, 0);
+    if (a->fd_go >= 0) {
+        int go = fcntl(a->fd_go, F_DUPFD_CLOEXEC, CJ_HIGH_FD);
+        if (go < 0 || dup3(go, CJ_GO_FD, O_CLOEXEC) < 0)
+            return -1;
+    }
+    /* The explicit allowlist: 0-4 (and the request socket, closed by exec)
+     * stay, nothing else of the server's reaches the sandbox, whatever
+     * CLOEXEC discipline the rest of the process kept. */
+    return close_range(a->fd_go >= 0 ? CJ_GO_FD + 1 : CJ_GO_FD, ~0U, 0);
 }
 
 static int child_identity(uid_t uid, gid_t gid)
@@ -92,6 +101,39 @@ static int child_identity(uid_t uid, gid_t gid)
         return -1;
     }
     return 0;
+}
+
+/* A prepared sandbox: confined completely, it says so and waits for its
+ * request; the rlimits are the request's, so they come last.  No request
+ * (the service let it go): it leaves without a word. */
+static int await_request(int fd)
+{
+    cj_record_send(fd, CJ_RECORD_READY, 0, 0, NULL);
+    struct cj_go_msg m;
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } c;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+    ssize_t n;
+    while ((n = recvmsg(CJ_GO_FD, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n == 0)
+        _exit(0);
+    struct cmsghdr *cm = n == (ssize_t)sizeof(m) ? CMSG_FIRSTHDR(&mh) : NULL;
+    if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+        cm->cmsg_len != CMSG_LEN(sizeof(int)))
+        cj_record_fail(fd, CJ_STEP_REQUEST, n < 0 ? errno : EPROTO, NULL);
+    int in;
+    memcpy(&in, CMSG_DATA(cm), sizeof(in));
+    if (dup2(in, 0) < 0 || close(in) < 0 || close(CJ_GO_FD) < 0)
+        cj_record_fail(fd, CJ_STEP_REQUEST, errno, "stdin");
+    cj_sandbox_limits l = {.cpu = m.cpu, .vmem = m.vmem, .fsize = m.fsize, .nproc = m.nproc};
+    int r = cj_rlimits_apply(&l, m.nproc_rlimit);
+    if (r < 0)
+        cj_record_fail(fd, CJ_STEP_RLIMITS, -r, NULL);
+    return m.zip_on_path;
 }
 
 /* The interpreter child: the same checklist with or without namespaces. */
@@ -115,7 +157,7 @@ static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, i
         cj_record_fail(fd, CJ_STEP_CHDIR, errno, a->cwd);
     /* Limits before the identity change: NPROC is checked against the new
      * uid at setuid and fork time. */
-    if ((r = cj_rlimits_apply(&a->limits, a->nproc_rlimit)) < 0)
+    if (a->fd_go < 0 && (r = cj_rlimits_apply(&a->limits, a->nproc_rlimit)) < 0)
         cj_record_fail(fd, CJ_STEP_RLIMITS, -r, NULL);
     if ((r = cj_caps_lock_down()) < 0)
         cj_record_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
@@ -130,7 +172,10 @@ static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, i
     /* Last: the filter must not stand in the way of the steps above. */
     if (a->seccomp != NULL && (r = cj_seccomp_apply(a->seccomp)) < 0)
         cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
-    execve(a->path, a->argv, a->envp);
+    char *const *argv = a->argv;
+    if (a->fd_go >= 0 && await_request(fd))
+        argv = a->argv_zip;
+    execve(a->path, argv, a->envp);
     cj_record_fail(fd, CJ_STEP_EXEC, errno, a->path);
 }
 
@@ -139,10 +184,14 @@ static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, i
  * pipes (which would delay their EOF). */
 static int init_fds(const cj_spawn_args *b)
 {
-    unsigned keep[6] = {(unsigned)b->fd_stdin, (unsigned)b->fd_stdout, (unsigned)b->fd_stderr,
-                        (unsigned)b->fd_result, (unsigned)b->fd_setup, (unsigned)b->proc_fd};
-    size_t n = b->proc_fd >= 0 ? 6 : 5;
-    for (size_t i = 1; i < n; i++) /* insertion sort: six numbers */
+    unsigned keep[7] = {(unsigned)b->fd_stdin, (unsigned)b->fd_stdout, (unsigned)b->fd_stderr,
+                        (unsigned)b->fd_result, (unsigned)b->fd_setup};
+    size_t n = 5;
+    if (b->proc_fd >= 0)
+        keep[n++] = (unsigned)b->proc_fd;
+    if (b->fd_go >= 0)
+        keep[n++] = (unsigned)b->fd_go;
+    for (size_t i = 1; i < n; i++) /* insertion sort: seven numbers at most */
         for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             unsigned t = keep[j];
             keep[j] = keep[j - 1];
@@ -183,6 +232,8 @@ static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
     if (child == 0)
         interpreter_main(a, 1);
     /* Only the interpreter holds the output pipes now: their EOF is its end. */
+    if (a->fd_go >= 0)
+        close(a->fd_go);
     close(a->fd_stdin);
     close(a->fd_stdout);
     close(a->fd_stderr);
@@ -196,6 +247,9 @@ static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
             cj_record_fail(fd, CJ_STEP_FORK, errno, "waitpid");
         if (p == child) {
             cj_record_send(fd, CJ_RECORD_STATUS, 0, st, NULL);
+            /* The answer can go now; the namespace's teardown (this exit
+             * waits for it) yields the CPU to whatever serves it. */
+            setpriority(PRIO_PROCESS, 0, 10);
             _exit(0); /* the kernel kills whatever the interpreter left */
         }
     }

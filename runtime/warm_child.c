@@ -16,10 +16,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -54,6 +56,7 @@ struct cj_warm {
 
 /* Exported for warm_zygote.py; everything else stays hidden. */
 __attribute__((visibility("default"))) void *cj_warm_new(const char *blob, size_t len);
+__attribute__((visibility("default"))) void cj_warm_exit(int code);
 __attribute__((visibility("default"))) long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
                   int n_cg);
 
@@ -140,6 +143,9 @@ static __attribute__((noreturn)) void init_loop(const int *fds, pid_t interp)
             _exit(127);
         if (p == interp) {
             cj_record_send(keep, CJ_RECORD_STATUS, 0, st, NULL);
+            /* The answer can go; the namespace's teardown (this exit waits
+             * for it) yields to whatever serves the next one. */
+            setpriority(PRIO_PROCESS, 0, 10);
             _exit(0);
         }
     }
@@ -243,4 +249,37 @@ long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, i
      * which reads the request and runs it. */
     child(w, dir, inner, fds, cg_fds, n_cg);
     return 0;
+}
+
+/* The heir of an interpreter's address space: it holds no fd and blocks
+ * every signal but SIGKILL, which its init's exit sends with the namespace. */
+static int heir(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* How a warm execution ends.  Unmapping a clone of a big interpreter (every
+ * page table entry copied from the warm one) takes most of a millisecond,
+ * and the kernel does it before the exit is visible to the init that
+ * reports it.  So the streams are closed first (the service sees them end),
+ * then a process sharing the address space (CLONE_VM) is left holding it,
+ * and the interpreter's own exit is only a reference dropped: its init
+ * reports the real exit status at once, and the teardown happens when the
+ * init's exit kills the heir with the rest of the namespace.  If no process
+ * can be made (the request used its NPROC), it simply exits. */
+void cj_warm_exit(int code)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL); /* the heir starts with this mask */
+    close_range(0, ~0U, 0);
+    setpriority(PRIO_PROCESS, 0, 10); /* the heir's teardown yields too */
+    size_t size = 64 * 1024;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack != MAP_FAILED)
+        clone(heir, (char *)stack + size, CLONE_VM, NULL);
+    _exit(code & 0xff);
 }

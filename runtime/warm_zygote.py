@@ -11,6 +11,8 @@
 import sys
 import os
 import ctypes
+import io
+import random
 import signal
 import socket
 import struct
@@ -18,6 +20,7 @@ import struct
 RECORD = struct.Struct("=iii52s")  # struct cj_sandbox_record (sandbox.h)
 REPLY = struct.Struct("=cxxxIiI")  # kind, slot, value, spare
 RECORD_STATUS = 2
+RECORD_READY = 3
 
 
 def main():
@@ -27,6 +30,7 @@ def main():
     lib = ctypes.PyDLL(sys.argv[1])
     lib.cj_warm_new.restype = ctypes.c_void_p
     lib.cj_warm_new.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.cj_warm_exit.argtypes = [ctypes.c_int]
     lib.cj_warm_fork.restype = ctypes.c_long
     lib.cj_warm_fork.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
                                  ctypes.POINTER(ctypes.c_int), ctypes.c_int,
@@ -55,6 +59,8 @@ def main():
         elif key in ("wrapper0", "wrapper1"):
             # Compiled once here: a clone only renames it to its directory.
             wrappers[value] = compile(value, "jailed_code", "exec")
+    for code in wrappers.values():
+        rehearse(code)  # lazy state (the C codec's import, caches) made once, shared by every clone
     import gc
     gc.collect()
     gc.freeze()  # the collector must not walk (and so copy) the shared objects in every clone
@@ -101,7 +107,7 @@ def main():
             ctl.detach()  # its fd number now belongs to the clone's streams
             # Return, so that this frame (the settings, the library, the
             # other clones' pids) is gone before any request's code runs.
-            return wrappers
+            return wrappers, lib.cj_warm_exit
         ctypes.pythonapi.PyOS_AfterFork_Parent()
         for fd in fds:
             if fd != fds[4]:
@@ -120,13 +126,46 @@ def renamed(code, path):
     return code.replace(co_filename=path, co_consts=consts)
 
 
-def run_execution(wrappers):
-    """In the clone, confined: read the request, set its limits, run it."""
-    import io, resource, random, types, traceback, atexit
+def rehearse(code):
+    """Run the wrapper once on an empty request, output to /dev/null.
+
+    A clone shares the warm interpreter's memory copy-on-write: the first
+    write to each page (reference counts, caches, the allocator) copies it.
+    A rehearsal before the request arrives takes those copies while nobody
+    waits, so the request's own run touches pages that are already its own.
+    It runs only this wrapper, never code of a request."""
+    saved_in, saved_out = sys.stdin, sys.stdout
+    try:
+        spare = os.dup(3)
+    except OSError:
+        spare = None  # the warm interpreter itself, before any clone: fd 3 is free
+    null = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
+    if null != 3:
+        os.dup2(null, 3)  # the wrapper writes its result to fd 3 and closes it
+        os.close(null)
+    try:
+        sys.stdin = io.StringIO('["pass", {"x": [1, 2.5, "s", null, true]}]')
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+    finally:
+        if spare is not None:
+            os.dup2(spare, 3)
+            os.close(spare)
+        else:
+            try:
+                os.close(3)
+            except OSError:
+                pass  # closed by the wrapper, as it should be
+        sys.stdin, sys.stdout = saved_in, saved_out
+
+
+def run_execution(wrappers, exit_now):
+    """In the clone, confined: get ready, read the request, set its limits, run it."""
+    import resource, types, traceback, atexit
     code = 1
     try:
-        os.close(4)  # the setup stream is the init's: nothing of the request may write there
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Everything up to the read of stdin happens before the request
+        # exists: the pool keeps clones ready at this point.
         # Seeded state must not repeat between executions cloned from one
         # interpreter (the hash seed cannot change: it is the interpreter's).
         random.seed()
@@ -134,21 +173,8 @@ def run_execution(wrappers):
             mod = sys.modules.get(name)
             if mod is not None and hasattr(mod, "seed"):
                 mod.seed()
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                                       line_buffering=True)
-        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                                       errors="backslashreplace", line_buffering=True)
-        # The first line carries the request's limits: CPU VMEM FSIZE NPROC USE_NPROC.
-        cpu, vmem, fsize, nproc, use_nproc = (int(v) for v in sys.stdin.readline().split())
-
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at cpu, as the cold path
-        as_limit = vmem if vmem > 0 else resource.RLIM_INFINITY
-        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        if use_nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         path = os.path.join(os.getcwd(), "jailed_code")
+        compiled = {text: renamed(c, path) for text, c in wrappers.items()}
         # The cold interpreter's environment (sandbox.c): TMPDIR is tmp/.
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": os.path.join(os.getcwd(), "tmp"),
@@ -158,15 +184,35 @@ def run_execution(wrappers):
             tempfile.tempdir = None  # a preload may have asked it while the interpreter ran as root
         sys.argv = ["jailed_code"]
         sys.path[0] = os.getcwd()  # the script directory, as for the cold interpreter
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                                       line_buffering=True)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                       errors="backslashreplace", line_buffering=True)
+        for c in compiled.values():
+            rehearse(c)
+        # Ready: the service prefers clones that said so.  The setup stream
+        # is the init's: nothing of the request may write there.
+        os.write(4, RECORD.pack(RECORD_READY, 0, 0, b""))
+        os.close(4)
         main = types.ModuleType("__main__")
         main.__file__ = path
         main.__builtins__ = __builtins__
         sys.modules["__main__"] = main
+
+        # The request.  Its first line carries the limits: CPU VMEM FSIZE NPROC USE_NPROC.
+        cpu, vmem, fsize, nproc, use_nproc = (int(v) for v in sys.stdin.readline().split())
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at cpu, as the cold path
+        as_limit = vmem if vmem > 0 else resource.RLIM_INFINITY
+        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        if use_nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         with open(path, encoding="utf-8") as f:
             source = f.read()
-
+        wrapper = compiled.get(source)  # what the service wrote: one of the two it sent at start
         try:
-            exec(compile(source, path, "exec"), main.__dict__)
+            exec(wrapper if wrapper is not None else compile(source, path, "exec"), main.__dict__)
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -192,8 +238,9 @@ def run_execution(wrappers):
             stream.flush()
         except BaseException:
             pass
+    exit_now(code & 0xFF)  # cj_warm_exit: see warm_child.c
     os._exit(code & 0xFF)
 
 
 if __name__ == "__main__":
-    run_execution(main())
+    run_execution(*main())

@@ -146,10 +146,12 @@ def _with_a_running(svc, stmt):
     a = threading.Thread(target=lambda: out.setdefault("a", svc.run(code)))
     a.start()
     try:
-        assert wait_for(lambda: os.listdir(svc.work_dir) and svc.sandbox_procs(), 3), "A did not start"
-        host_dir = os.path.join(svc.work_dir, os.listdir(svc.work_dir)[0])
+        assert wait_for(svc.sandbox_procs, 3), "A did not start"
+        a_pid = svc.sandbox_procs()[0]
+        # A's own directory (the service also keeps prepared ones there).
+        host_dir = os.readlink(f"/proc/{a_pid}/cwd")
         wait_for(lambda: os.path.exists(host_dir + "/tmp/secret"), 2)
-        outcome = svc.attempt(stmt, {"HOST_DIR": host_dir, "A_PID": inner_pid(svc.sandbox_procs()[0])})
+        outcome = svc.attempt(stmt, {"HOST_DIR": host_dir, "A_PID": inner_pid(a_pid)})
     finally:
         a.join(timeout=15)
     assert out["a"]["still"] == "a-secret"

@@ -292,6 +292,12 @@ class Service:
             self.config["work_dir"] = self.work_dir
             self.private_work_dir = True
         self.config_path = os.path.join(self.home, "codejail.yaml")
+        # Sandboxes the service keeps made ahead of requests (cold.pool,
+        # default 2; warm.pool clones when warm is on): each has its
+        # directory and waiting processes while the service is idle.
+        cold = self.config.get("cold", {}).get("pool", 2) if self.config.get("enabled", True) else 0
+        warm = self.config.get("warm", {})
+        self.pool = cold + (warm.get("pool", 2) if warm.get("enabled") else 0)
         self.log_path = os.path.join(self.home, "server.log")
         self.extra_env = dict(env or {})
         self.proc = None
@@ -344,10 +350,12 @@ class Service:
         return status
 
     def _find_server_pid(self):
-        for pid in descendants(self.proc.pid):
-            if os.path.basename(proc_cmdline(pid).split(" ")[0]) == "codejail-server":
-                return pid
-        return None
+        """The topmost codejail-server below init: the sandboxes it prepares
+        ahead of requests are codejail-server processes too (its clones)."""
+        found = [pid for pid in descendants(self.proc.pid)
+                 if os.path.basename(proc_cmdline(pid).split(" ")[0]) == "codejail-server"]
+        tops = [pid for pid in found if (proc_stat(pid) or ("", 0))[1] not in found]
+        return tops[0] if tops else None
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -414,22 +422,31 @@ class Service:
 
     # -- leaks --
 
-    def sandbox_procs(self):
+    def waiting(self, pid):
+        """A process of a prepared sandbox that has not had a request: it is
+        still the service's own binary (a request makes it exec python)."""
+        try:
+            return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(self.server_bin)
+        except OSError:
+            return False
+
+    def sandbox_procs(self, waiting_too=False):
         """Live processes an execution of this service left: descendants of
         codejail-init running as anyone but root, or with their working
-        directory in this service's work_dir."""
+        directory in this service's work_dir.  Prepared sandboxes still
+        waiting for a request are not executions (unless waiting_too)."""
         procs = all_procs()
         found = []
         pids = descendants(self.proc.pid, procs) if self.proc is not None else set()
         for pid in pids:
-            if procs[pid][0] in ("Z", "X"):
+            if procs[pid][0] in ("Z", "X") or (not waiting_too and self.waiting(pid)):
                 continue
             uid = proc_uid(pid)
             if uid is not None and uid != 0:
                 found.append(pid)
         if self.private_work_dir:
             for pid, st in procs.items():
-                if pid in found or st[0] in ("Z", "X"):
+                if pid in found or st[0] in ("Z", "X") or (not waiting_too and self.waiting(pid)):
                     continue
                 cwd = proc_cwd(pid)
                 if cwd is not None and under(cwd, self.work_dir):
@@ -444,10 +461,14 @@ class Service:
         except FileNotFoundError:
             return []
 
+    def idle(self):
+        """No execution process, and no directory but the prepared sandboxes'."""
+        return not self.sandbox_procs() and len(self.work_dir_entries()) <= self.pool
+
     def assert_idle(self, timeout=IDLE_TIMEOUT):
         """Waits (bounded) until no execution process and no execution
         directory is left."""
-        ok = wait_for(lambda: not self.sandbox_procs() and not self.work_dir_entries(), timeout)
+        ok = wait_for(self.idle, timeout)
         if not ok:
             procs = [describe(p) for p in self.sandbox_procs()]
             raise Failure(f"execution leftovers {timeout}s after the last answer: processes {procs}, "

@@ -81,7 +81,7 @@ def _stop_and_check(svc):
     if left:
         problems.append(f"work_dir {svc.work_dir} not empty: {left}")
     if svc.private_work_dir:
-        stray = [cjtest.describe(p) for p in svc.sandbox_procs()]
+        stray = [cjtest.describe(p) for p in svc.sandbox_procs(waiting_too=True)]
         if stray:
             problems.append(f"processes still in work_dir: {stray}")
     log = svc.log()

@@ -115,7 +115,7 @@ def test_client_disconnect_kills_execution(make_service):
     finally:
         s.close()
     t0 = time.monotonic()
-    gone = cjtest.wait_for(lambda: not svc.sandbox_procs() and not svc.work_dir_entries(), 2.0)
+    gone = cjtest.wait_for(svc.idle, 2.0)
     assert gone, (f"execution still alive {time.monotonic() - t0:.1f}s after the client left: "
                   f"{[cjtest.describe(p) for p in svc.sandbox_procs()]}, {svc.work_dir_entries()}")
     assert_healthy(svc)

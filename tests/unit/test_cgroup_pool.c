@@ -93,6 +93,31 @@ int main(void)
     cj_cgroup_pool_put(pool, other);
     CHECK(stat(name2, &sb) < 0);
     CHECK(stat(name, &sb) == 0);
+
+    /* One that still holds a process (its teardown not done yet) is neither
+     * handed out nor dropped: it stays idle, and a new one serves. */
+    pid_t busy = fork();
+    if (busy == 0) {
+        const int *fds = NULL;
+        size_t n = cj_cgroup_procs_fds(again, &fds);
+        if (cj_cgroup_enter_self(fds, n) < 0)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    usleep(100 * 1000);
+    cj_cgroup *fresh = NULL, *later = NULL;
+    CHECK(cj_cgroup_pool_get(pool, &a, &fresh, &err) == 0);
+    CHECK(fresh != NULL && fresh != again);
+    /* ...and looking at it killed what it found there. */
+    CHECK(waitpid(busy, &st, 0) == busy && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* Empty now: it is the one handed out next. */
+    CHECK(cj_cgroup_pool_get(pool, &b, &later, &err) == 0);
+    CHECK(later == again);
+    CHECK(read_ll(name, "pids.max") == 3);
+    cj_cgroup_pool_put(pool, later);
+    cj_err e2 = {0};
+    CHECK(cj_cgroup_destroy(fresh, &e2) == 0);
     cj_cgroup_pool_free(pool);
     CHECK(stat(name, &sb) < 0);
     cj_cgroups_free(cgs);

@@ -470,6 +470,24 @@ int main(int argc, char **argv)
         CHECK(w.n_warm_preload == 1 && w.warm_enabled == 1);
         cj_config_free(&w);
     }
+    /* --- prepared cold sandboxes */
+    {
+        cj_config w;
+        char e[512] = "";
+        cj_config_defaults(&w);
+        CHECK(w.cold_pool == 2);
+        const char *y = "cold: {pool: 0}\n";
+        CHECK(cj_config_load_string(&w, y, strlen(y), e, sizeof(e)) == 0);
+        CHECK(w.cold_pool == 0);
+        const char *y2 = "cold:\n  pool: 5\n";
+        CHECK(cj_config_load_string(&w, y2, strlen(y2), e, sizeof(e)) == 0);
+        CHECK(w.cold_pool == 5);
+        cj_config_free(&w);
+    }
+    EXPECT_ERR("cold: {pool: -1}\n", "cold.pool: expected an integer ≥ 0, got '-1'");
+    EXPECT_ERR("cold: {pool: 65}\n", "cold.pool: '65' is too large (at most 64)");
+    EXPECT_ERR("cold: {size: 2}\n", "cold: unknown key 'size'");
+    EXPECT_ERR("cold: 2\n", "cold: expected a mapping of pool, got a scalar");
     EXPECT_ERR("warm: {pool: 0}\n", "warm.pool: expected an integer ≥ 1, got '0'");
     EXPECT_ERR("warm: {pool: 65}\n", "warm.pool: '65' is too large (at most 64)");
     EXPECT_ERR("warm: {preload: [\"os; import x\"]}\n", "warm.preload: expected a module name, got 'os; import x'");
