@@ -91,10 +91,10 @@ cj_sandbox *cj_prepared_take(cj_prepared *p)
         return NULL;
     cj_sandbox *sb = pick->sb;
     pick->sb = NULL;
-    /* Refilled once this execution is answered: making a sandbox takes a
-     * CPU from the one running.  Only an empty pool is refilled at once. */
-    if (!cj_prepared_ready(p))
-        cj_prepared_refill(p);
+    /* Refilled now, beside this execution: back-to-back requests find one
+     * ready.  It is made in a cgroup of low CPU weight, so it yields to the
+     * one running (cj_cgroup_set_background). */
+    cj_prepared_refill(p);
     return sb;
 }
 

@@ -343,8 +343,9 @@ cj_sandbox *cj_warm_take(cj_warm *w)
         cj_sandbox *sb = pick->sb;
         pick->sb = NULL;
         pick->state = SLOT_EMPTY;
-        /* Refilled once this execution is answered (cj_warm_refill): a
-         * clone being made takes a CPU from the one running.  Only an empty
+        /* Refilled once this execution is answered (cj_warm_refill): the
+         * clone of a big interpreter takes a CPU from the one running (an
+         * execution here is shorter than making a clone).  Only an empty
          * pool is refilled at once. */
         if (!cj_warm_ready(w))
             cj_warm_refill(w);

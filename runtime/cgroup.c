@@ -42,6 +42,11 @@ struct cj_cgroup {
     int fd[CTL_N];    /* O_DIRECTORY of dir[] */
     int procs[CTL_N]; /* v1: cgroup.procs, O_WRONLY, for the child */
     size_t nprocs;
+    /* What was last written and read back: an execution usually asks for
+     * what the pool set already, and each write is a few system calls. */
+    cj_cgroup_limits cur;
+    int cur_valid;
+    int background; /* -1 unknown */
 };
 
 static void sleep_ms(long ms)
@@ -381,7 +386,22 @@ static void fmt_limit(char *buf, size_t size, long long v, const char *none)
         snprintf(buf, size, "%s", none);
 }
 
-static int set_limits(const cj_cgroup *cg, const cj_cgroup_limits *lim, long long page, cj_err *err)
+static int set_limits_now(const cj_cgroup *cg, const cj_cgroup_limits *lim, long long page, cj_err *err);
+
+static int set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, long long page, cj_err *err)
+{
+    if (cg->cur_valid && cg->cur.memory_bytes == lim->memory_bytes && cg->cur.pids == lim->pids &&
+        cg->cur.cpu_quota_us == lim->cpu_quota_us)
+        return 0;
+    cg->cur_valid = 0;
+    if (set_limits_now(cg, lim, page, err) < 0)
+        return -1;
+    cg->cur = *lim;
+    cg->cur_valid = 1;
+    return 0;
+}
+
+static int set_limits_now(const cj_cgroup *cg, const cj_cgroup_limits *lim, long long page, cj_err *err)
 {
     int v2 = cg->v2;
     char val[64], want[64];
@@ -419,6 +439,19 @@ static int set_limits(const cj_cgroup *cg, const cj_cgroup_limits *lim, long lon
     return set_verified(cg, CTL_CPU, "cpu.cfs_quota_us", val, val, err);
 }
 
+int cj_cgroup_set_background(cj_cgroup *cg, int background, cj_err *err)
+{
+    if (cg == NULL || cg->ctl[CTL_CPU] < 0 || cg->background == (background != 0))
+        return 0;
+    /* A tenth of the default weight (v2 cpu.weight 100, v1 cpu.shares 1024). */
+    const char *val = cg->v2 ? (background ? "10" : "100") : (background ? "102" : "1024");
+    cg->background = -1;
+    if (set_verified(cg, CTL_CPU, cg->v2 ? "cpu.weight" : "cpu.shares", val, val, err) < 0)
+        return -1;
+    cg->background = background != 0;
+    return 0;
+}
+
 int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *lim, cj_cgroup **out,
                      cj_err *err)
 {
@@ -436,6 +469,7 @@ int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *
         return cj_fail(err, ENOMEM, "cgroup %s", name);
     cg->v2 = cgs->v2;
     cg->nh = cgs->nh;
+    cg->background = -1;
     for (int i = 0; i < CTL_N; i++) {
         cg->ctl[i] = cgs->ctl[i];
         cg->fd[i] = cg->procs[i] = -1;

@@ -37,6 +37,12 @@ int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err
  * while processes are still listed in it (each is sent SIGKILL again),
  * else sets the new limits and reads them back (0, or -1 on error). */
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
+/* CPU weight: background (a tenth of the default) while a sandbox is made
+ * ahead of its request or torn down after its answer, the default while it
+ * serves one; each sandbox is its own scheduling group, so this, not a
+ * nice value, is what orders it against the service and other sandboxes.
+ * No cpu controller: nothing to do. */
+int cj_cgroup_set_background(cj_cgroup *cg, int background, cj_err *err);
 /* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP, else -1. */
 int cj_cgroup_dirfd(const cj_cgroup *cg);
 /* v1: fds (O_WRONLY, CLOEXEC) of each controller's cgroup.procs, for the

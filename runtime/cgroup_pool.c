@@ -74,7 +74,9 @@ void cj_cgroup_pool_put(cj_cgroup_pool *p, cj_cgroup *cg)
         return;
     if (p->n_idle < p->max_idle) {
         /* A straggler must not live on into the next execution: killed
-         * now, and reuse waits until it is gone. */
+         * now, and reuse waits until it is gone; its teardown yields. */
+        cj_err e = {0};
+        (void)cj_cgroup_set_background(cg, 1, &e);
         cj_cgroup_kill_nowait(cg);
         p->idle[p->n_idle++] = cg;
         return;

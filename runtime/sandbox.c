@@ -151,7 +151,7 @@ int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
     if (sb->cgroup != NULL) {
         cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem,
                                 .pids = spec->limits.nproc + (sb->namespaces ? 1 : 0), .cpu_quota_us = 100000};
-        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0)
+        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
             goto out;
     }
     if ((in = make_input(spec->input, spec->input_len, err)) < 0)
@@ -215,7 +215,7 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
         cj_fail(err, E2BIG, "too many sandbox paths");
         goto fail;
     }
-    if (make_cgroup(env, spec, sb, err) < 0)
+    if (make_cgroup(env, spec, sb, err) < 0 || cj_cgroup_set_background(sb->cgroup, prepared, err) < 0)
         goto fail;
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
@@ -474,7 +474,7 @@ int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *
         return -1;
     }
     cj_sandbox_spec spec = {.env = env, .limits = *lim};
-    if (make_cgroup(env, &spec, sb, err) < 0)
+    if (make_cgroup(env, &spec, sb, err) < 0 || cj_cgroup_set_background(sb->cgroup, 1, err) < 0)
         goto fail;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
@@ -553,7 +553,7 @@ int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err
     if (sb->cgroup != NULL) {
         cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem, .pids = spec->limits.nproc + 1,
                                 .cpu_quota_us = 100000};
-        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0)
+        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
             return -1;
     }
     /* The clone is blocked reading this, so the write completes as fast as

@@ -246,10 +246,9 @@ static __attribute__((noreturn)) void init_main(const cj_spawn_args *args)
         if (p < 0) /* cannot happen while the child is ours; report and leave */
             cj_record_fail(fd, CJ_STEP_FORK, errno, "waitpid");
         if (p == child) {
+            /* The answer goes now; the namespace's teardown (this exit
+             * waits for it) follows in a cgroup of low weight by then. */
             cj_record_send(fd, CJ_RECORD_STATUS, 0, st, NULL);
-            /* The answer can go now; the namespace's teardown (this exit
-             * waits for it) yields the CPU to whatever serves it. */
-            setpriority(PRIO_PROCESS, 0, 10);
             _exit(0); /* the kernel kills whatever the interpreter left */
         }
     }

@@ -21,9 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +43,8 @@
 #include "sandbox.h"
 
 #define MAX_LIST 32
+#define MAX_FDS 16
+#define MAX_PENDING 4096
 #define STATUS_FD 4
 
 struct cj_warm {
@@ -57,8 +63,7 @@ struct cj_warm {
 /* Exported for warm_zygote.py; everything else stays hidden. */
 __attribute__((visibility("default"))) void *cj_warm_new(const char *blob, size_t len);
 __attribute__((visibility("default"))) void cj_warm_exit(int code);
-__attribute__((visibility("default"))) long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
-                  int n_cg);
+__attribute__((visibility("default"))) int cj_warm_serve(void *h, int ctl);
 
 /* "key=value\0" entries: the service's settings, sent once at start. */
 void *cj_warm_new(const char *blob, size_t len)
@@ -143,9 +148,6 @@ static __attribute__((noreturn)) void init_loop(const int *fds, pid_t interp)
             _exit(127);
         if (p == interp) {
             cj_record_send(keep, CJ_RECORD_STATUS, 0, st, NULL);
-            /* The answer can go; the namespace's teardown (this exit waits
-             * for it) yields to whatever serves the next one. */
-            setpriority(PRIO_PROCESS, 0, 10);
             _exit(0);
         }
     }
@@ -228,10 +230,11 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
         cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
 }
 
-long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, int cg_dirfd, const int *cg_fds,
-                  int n_cg)
+/* Parent side: the clone's pid, or -errno.  Child side (0): confined, or
+ * exited reporting why. */
+static long fork_clone(struct cj_warm *w, const char *dir, const char *inner, const int *fds, int cg_dirfd,
+                       const int *cg_fds, int n_cg)
 {
-    struct cj_warm *w = h;
     struct clone_args ca = {
         .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP,
         .exit_signal = SIGCHLD,
@@ -245,10 +248,129 @@ long cj_warm_fork(void *h, const char *dir, const char *inner, const int *fds, i
         return -errno;
     if (pid > 0)
         return pid;
-    /* Confined, or exited reporting why; then back to the interpreter,
-     * which reads the request and runs it. */
     child(w, dir, inner, fds, cg_fds, n_cg);
     return 0;
+}
+
+struct reply {
+    char kind; /* P pid, E error (warm.c) */
+    char pad[3];
+    uint32_t slot;
+    int32_t value;
+    uint32_t spare;
+};
+
+struct pending {
+    pid_t pid;
+    int fd; /* the clone's setup stream: how it ended is written there */
+};
+
+/* Reports each clone that ended (its init's wait status) on its setup
+ * stream: the service's word when the clone's init could not give one. */
+static void reap(struct pending *p, size_t *n)
+{
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
+            return;
+        for (size_t i = 0; i < *n; i++) {
+            if (p[i].pid != pid)
+                continue;
+            cj_record_send(p[i].fd, CJ_RECORD_STATUS, 0, st, NULL);
+            close(p[i].fd);
+            p[i] = p[--*n];
+            break;
+        }
+    }
+}
+
+/* The warm interpreter's loop, in C: the service's fork requests come on
+ * ctl ('F', slot, "dir\0inner\0cgroup-v2\0", the clone's fds as
+ * SCM_RIGHTS: five streams, v1 cgroup.procs files, the v2 cgroup directory
+ * last).  After a clone, every page this process writes is copied, so
+ * between clones no Python runs here.  Returns 0 in a clone (confined, its
+ * streams at 0..4), -1 when the service is gone or on a broken request
+ * channel. */
+int cj_warm_serve(void *h, int ctl)
+{
+    struct cj_warm *w = h;
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
+        return -1;
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct pending *pend = calloc(MAX_PENDING, sizeof(*pend));
+    if (sfd < 0 || pend == NULL)
+        return -1;
+    size_t npend = 0;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (pf[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) > 0)
+                ;
+            reap(pend, &npend);
+        }
+        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        char msg[2 * 4096 + 64];
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+            struct cmsghdr align;
+        } c;
+        struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg) - 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+        ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return -1; /* the service is gone */
+        msg[n] = '\0';
+        int fds[MAX_FDS], nfds = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (int i = 0; i < k && nfds < MAX_FDS; i++)
+                    memcpy(&fds[nfds++], CMSG_DATA(cm) + (size_t)i * sizeof(int), sizeof(int));
+            }
+        uint32_t slot = 0;
+        const char *dir = msg + 5, *inner = NULL, *cgv2 = NULL;
+        if (n > 5 && msg[0] == 'F') {
+            memcpy(&slot, msg + 1, 4);
+            inner = memchr(dir, '\0', (size_t)(msg + n - dir));
+            inner = inner != NULL && inner + 1 < msg + n ? inner + 1 : NULL;
+            cgv2 = inner != NULL ? memchr(inner, '\0', (size_t)(msg + n - inner)) : NULL;
+            cgv2 = cgv2 != NULL && cgv2 + 1 < msg + n ? cgv2 + 1 : NULL;
+        }
+        int into = cgv2 != NULL && atoi(cgv2) >= 0;
+        int n_cg = nfds - 5 - into;
+        long pid = cgv2 == NULL || n_cg < 0 || npend == MAX_PENDING ? -EPROTO
+                   : fork_clone(w, dir, inner, fds, into ? fds[nfds - 1] : -1, fds + 5, n_cg);
+        if (pid == 0) {
+            /* In the clone: its fds are in place; back to the interpreter. */
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return 0;
+        }
+        for (int i = 0; i < nfds; i++)
+            if (i != 4 || pid < 0)
+                close(fds[i]);
+        struct reply r = {.kind = pid < 0 ? 'E' : 'P', .slot = slot, .value = (int32_t)(pid < 0 ? -pid : pid)};
+        if (pid > 0) {
+            pend[npend].pid = (pid_t)pid;
+            pend[npend].fd = fds[4];
+            npend++;
+        }
+        if (send(ctl, &r, sizeof(r), MSG_NOSIGNAL) < 0 && errno == EPIPE)
+            return -1;
+        reap(pend, &npend);
+    }
 }
 
 /* The heir of an interpreter's address space: it holds no fd and blocks
@@ -276,7 +398,6 @@ void cj_warm_exit(int code)
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL); /* the heir starts with this mask */
     close_range(0, ~0U, 0);
-    setpriority(PRIO_PROCESS, 0, 10); /* the heir's teardown yields too */
     size_t size = 64 * 1024;
     void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack != MAP_FAILED)

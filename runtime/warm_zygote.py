@@ -19,7 +19,6 @@ import struct
 
 RECORD = struct.Struct("=iii52s")  # struct cj_sandbox_record (sandbox.h)
 REPLY = struct.Struct("=cxxxIiI")  # kind, slot, value, spare
-RECORD_STATUS = 2
 RECORD_READY = 3
 
 
@@ -31,10 +30,8 @@ def main():
     lib.cj_warm_new.restype = ctypes.c_void_p
     lib.cj_warm_new.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     lib.cj_warm_exit.argtypes = [ctypes.c_int]
-    lib.cj_warm_fork.restype = ctypes.c_long
-    lib.cj_warm_fork.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
-                                 ctypes.POINTER(ctypes.c_int), ctypes.c_int,
-                                 ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    lib.cj_warm_serve.restype = ctypes.c_int
+    lib.cj_warm_serve.argtypes = [ctypes.c_void_p, ctypes.c_int]
     # The control socket moves out of the 0..4 a clone's streams will take.
     ctl = socket.socket(fileno=os.dup(3))
     os.close(3)
@@ -64,61 +61,19 @@ def main():
     import gc
     gc.collect()
     gc.freeze()  # the collector must not walk (and so copy) the shared objects in every clone
-    pending = {}  # pid -> status fd
-
-    def reap(*_):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            fd = pending.pop(pid, None)
-            if fd is not None:
-                try:
-                    os.write(fd, RECORD.pack(RECORD_STATUS, 0, status, b""))
-                except OSError:
-                    pass  # the service already let this execution go
-                finally:
-                    os.close(fd)
-
-    signal.signal(signal.SIGCHLD, reap)
     ctl.send(REPLY.pack(b"R", 0, os.getpid(), 0))
-    while True:
-        try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctl, 65536, 16)
-        except InterruptedError:
-            continue
-        if not msg:
-            os._exit(0)  # the service is gone
-        slot, = struct.unpack_from("=I", msg, 1)
-        fields = msg[5:].split(b"\0")
-        directory, inner = fields[0], fields[1]
-        cg_dirfd = int(fields[2])
-        n_cg = len(fds) - 5 - (1 if cg_dirfd >= 0 else 0)
-        streams = (ctypes.c_int * 5)(*fds[:5])
-        cg_fds = (ctypes.c_int * max(n_cg, 1))(*fds[5:5 + n_cg])
-        cg_fd = fds[-1] if cg_dirfd >= 0 else -1
-        ctypes.pythonapi.PyOS_BeforeFork()
-        pid = lib.cj_warm_fork(handle, directory, inner, streams, cg_fd, cg_fds, n_cg)
-        if pid == 0:
-            ctypes.pythonapi.PyOS_AfterFork_Child()
-            ctl.detach()  # its fd number now belongs to the clone's streams
-            # Return, so that this frame (the settings, the library, the
-            # other clones' pids) is gone before any request's code runs.
-            return wrappers, lib.cj_warm_exit
-        ctypes.pythonapi.PyOS_AfterFork_Parent()
-        for fd in fds:
-            if fd != fds[4]:
-                os.close(fd)
-        if pid < 0:
-            os.close(fds[4])
-            ctl.send(REPLY.pack(b"E", slot, -pid, 0))
-            continue
-        pending[pid] = fds[4]
-        ctl.send(REPLY.pack(b"P", slot, pid, 0))
-        reap()
+    # The fork loop is C (cj_warm_serve): after each clone every page this
+    # process writes is copied, so between clones it touches as little as
+    # it can, and no Python runs.  The import lock stays held in it, as
+    # between PyOS_BeforeFork and the fork: each clone's AfterFork resets it.
+    ctypes.pythonapi.PyOS_BeforeFork()
+    if lib.cj_warm_serve(handle, ctl.fileno()) != 0:
+        os._exit(0)  # the service is gone
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    ctl.detach()  # its fd number now belongs to the clone's streams
+    # Return, so that this frame (the settings, the library) is gone before
+    # any request's code runs.
+    return wrappers, lib.cj_warm_exit
 
 
 def renamed(code, path):
@@ -189,8 +144,7 @@ def run_execution(wrappers, exit_now):
                                                        line_buffering=True)
         sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                                        errors="backslashreplace", line_buffering=True)
-        for c in compiled.values():
-            rehearse(c)
+        rehearse(next(iter(compiled.values())))  # the common one (no python_lib.zip): they share most pages
         # Ready: the service prefers clones that said so.  The setup stream
         # is the init's: nothing of the request may write there.
         os.write(4, RECORD.pack(RECORD_READY, 0, 0, b""))

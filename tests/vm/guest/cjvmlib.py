@@ -331,7 +331,8 @@ def interpreter_pid(svc, timeout=30):
     look from outside)."""
     def find():
         for pid, (_, argv) in svc.descendants().items():
-            if "jailed_code" in argv:
+            # `jailed_code`, or the compiled /.codejail/jailed_code.pyc
+            if any("jailed_code" in a for a in argv[1:]):
                 return pid
         return None
     pid = wait_for(find, timeout, 0.1)
