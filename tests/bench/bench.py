@@ -488,7 +488,7 @@ class Service:
     def rss(self):
         """(server VmRSS kB, [(pid, comm, PSS kB)] of the processes below it).
         Idle, those are helpers (the warm pool's python zygote and
-        pre-started interpreters): a cold server has none."""
+        pre-started interpreters) and the cold path's prepared sandboxes."""
         if self.server_pid is None:
             return None, []
         procs = all_procs()
@@ -1138,7 +1138,9 @@ def render(info, subjects, growth, tp, rss, services, plan, problems):
                    rows, ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]))
     L.append("")
     L.append("VmRSS of codejail-server from /proc (sampled every 0.1 s under load). Below the server "
-             "idle is the warm pool (zygote and pre-started interpreters), none when cold; PSS counts "
+             "idle are the sandboxes made ahead of requests: the cold path's prepared ones (cold.pool, an init and "
+             "a process waiting to exec the interpreter each) and, warm, the warm pool (zygote and its clones); "
+             "PSS counts "
              "pages shared after fork once, divided among their sharers.")
     L.append("")
 
