@@ -126,7 +126,13 @@ def run_execution(wrappers, exit_now):
         random.seed()
         for name in ("random2", "numpy.random"):
             mod = sys.modules.get(name)
-            if mod is not None and hasattr(mod, "seed"):
+            if mod is None or not hasattr(mod, "seed"):
+                continue
+            if name == "numpy.random":
+                # 128 bits from the kernel, as its own seed() draws, without
+                # its SeedSequence (0.15 ms a clone, a tenth of that this way).
+                mod.seed(list(struct.unpack("4I", os.urandom(16))))
+            else:
                 mod.seed()
         path = os.path.join(os.getcwd(), "jailed_code")
         compiled = {text: renamed(c, path) for text, c in wrappers.items()}
