@@ -89,10 +89,11 @@ static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *no
         .python_bin = cfg->python_bin, .namespaces = cfg->namespaces,
         .landlock = mode_of(cfg->landlock), .seccomp = mode_of(cfg->seccomp), .apparmor = mode_of(cfg->apparmor),
         .apparmor_profile = cfg->apparmor_profile, .cgroup_parent = cfg->cgroup_parent, .noexec_so = noexec,
-        /* Every execution that can run at once and every waiting warm clone,
-         * twice: a cgroup comes back while its namespace is still being torn
-         * down, and is reused only once empty. */
-        .cgroup_pool = 2 * (size_t)(cfg->max_concurrency + (cfg->warm_enabled ? cfg->warm_pool : 0)),
+        /* Every execution that can run at once and every sandbox made ahead
+         * (prepared cold ones, waiting warm clones), twice: a cgroup comes
+         * back while its namespace is still being torn down, and is reused
+         * only once empty. */
+        .cgroup_pool = 2 * (size_t)(cfg->max_concurrency + cfg->cold_pool + (cfg->warm_enabled ? cfg->warm_pool : 0)),
         /* tmp/ holds a few files of at most FSIZE each; its pages count
          * against the execution's memory cgroup as well. */
         .tmp_bytes = 64LL << 20,
