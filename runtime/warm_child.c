@@ -10,8 +10,11 @@
  * library, installs its filter when the library is loaded, so the warm
  * interpreter and every clone of it can never run a program.
  *
- * The clone becomes the namespaces' init (see init_loop); the interpreter
- * that runs the request is its child. */
+ * Each execution has two processes.  Its init, PID 1 of fresh namespaces,
+ * shares this interpreter's address space (CLONE_VM: see launch), so the
+ * warm interpreter's page tables are copied once per execution, not twice;
+ * the interpreter that runs the request is the init's child, PID 2, as on
+ * the cold path, and owns a copy-on-write copy of the warm memory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -23,6 +26,8 @@
 #include <string.h>
 #include <poll.h>
 #include <stdint.h>
+#include <linux/futex.h>
+#include <ucontext.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -128,43 +133,174 @@ static int place_fds(const int *fds)
     return close_range(5, ~0U, 0);
 }
 
-/* PID 1 of the clone's namespaces, as the cold path's init (spawn.c): it
- * holds nothing but the setup stream, reaps, reports the interpreter's
- * status, and its exit takes the namespace down.  It never returns to
- * Python: the interpreter is its child, PID 2, exactly as on the cold path,
- * so signals (SIGXCPU at the CPU limit) act on it as they would there. */
-static __attribute__((noreturn)) void init_loop(const int *fds, pid_t interp)
+/* The init shares the warm interpreter's memory, errno included, and runs
+ * while the warm interpreter serves the next fork request: once it has
+ * let the warm interpreter go, it makes only these raw system calls, which
+ * write nothing but their own stack. */
+static long raw4(long nr, long a, long b, long c, long d)
 {
-    int fd = fds[4];
-    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 64);
-    if (keep < 0 || close_range(0, 63, 0) < 0 || close_range((unsigned)keep + 1, ~0U, 0) < 0)
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = nr, x0 __asm__("x0") = a, x1 __asm__("x1") = b, x2 __asm__("x2") = c,
+                                     x3 __asm__("x3") = d;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+    return x0;
+#else
+#error "codejail-warm: write this architecture's raw system call in raw4()"
+#endif
+}
+
+#define INIT_STACK (64 * 1024)
+
+/* One execution's launch block, mapped by the warm interpreter: the init's
+ * stack (a guard page below it) and, above the stack, what the init and the
+ * interpreter need.  Unmapped when the init has been reaped: the kernel
+ * clears `busy` at the init's exit (CLONE_CHILD_CLEARTID). */
+struct launch {
+    int busy; /* futex: 1 until the init has forked the interpreter or died */
+    int resumed; /* set in the interpreter's copy only */
+    ucontext_t ctx; /* where the interpreter continues: in launch() */
+    struct cj_warm *w;
+    int fds[MAX_FDS], nfds, n_cg, cg_dirfd;
+    char dir[4096], inner[4096];
+};
+
+static size_t launch_size(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return page + INIT_STACK + ((sizeof(struct launch) + page - 1) & ~(page - 1));
+}
+
+static struct launch *launch_map(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, launch_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m, page, PROT_NONE) < 0) {
+        munmap(m, launch_size());
+        return NULL;
+    }
+    return (struct launch *)(m + page + INIT_STACK);
+}
+
+static void launch_unmap(struct launch *l)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    munmap((char *)l - INIT_STACK - page, launch_size());
+}
+
+/* Joins the execution's cgroup with raw calls (see raw4): "0" into each
+ * v1 cgroup.procs, or into the v2 directory's; -errno. */
+static long raw_enter_cgroup(const int *procs, int n, int v2_dir)
+{
+    for (int i = 0; i < n; i++) {
+        long w = raw4(SYS_write, procs[i], (long)"0", 1, 0);
+        if (w != 1)
+            return w < 0 ? w : -EIO;
+    }
+    if (v2_dir < 0)
+        return 0;
+    long fd = raw4(SYS_openat, v2_dir, (long)"cgroup.procs", O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    long w = raw4(SYS_write, fd, (long)"0", 1, 0);
+    raw4(SYS_close, fd, 0, 0, 0);
+    return w == 1 ? 0 : w < 0 ? w : -EIO;
+}
+
+static __attribute__((noreturn)) void raw_fail(int fd, int step, long err)
+{
+    struct cj_sandbox_record rec = {.kind = CJ_RECORD_FAILURE, .step = step, .value = (int)-err};
+    raw4(SYS_write, fd, (long)&rec, sizeof(rec), 0);
+    for (;;)
+        raw4(SYS_exit_group, 127, 0, 0, 0);
+}
+
+/* PID 1 of the execution's namespaces, as the cold path's init (spawn.c):
+ * forks the interpreter, then holds nothing but the setup stream and the
+ * cgroup it joins, reaps, reports the interpreter's status, and its exit
+ * takes the namespace down.  Its child resumes the warm interpreter's own
+ * stack (setcontext), so it returns from launch() as a fork would, with the
+ * warm interpreter's memory copied once.  The fork comes before the cgroup
+ * (the interpreter joins it itself, confine()): the warm interpreter waits
+ * for this fork, and in the cgroup it would run at the background weight of
+ * a sandbox made ahead.  Every signal stays blocked (the warm interpreter
+ * blocked them before the clone): a handler here would run the warm
+ * interpreter's code on its memory. */
+static int init_main(void *arg)
+{
+    struct launch *l = arg;
+    int fd = l->fds[4];
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
+    /* glibc's fork, for what it resets in the child (its thread id, the
+     * libraries' atfork handlers); those handlers run here on the warm
+     * interpreter's memory while it waits, as they would in its own fork. */
+    pid_t interp = fork();
+    if (interp == 0) {
+        l->resumed = 1;
+        setcontext(&l->ctx);
         _exit(127);
+    }
+    if (interp < 0)
+        cj_record_fail(fd, CJ_STEP_FORK, errno, NULL);
+    int n_cg = l->n_cg, cg[MAX_FDS], v2 = l->cg_dirfd;
+    memcpy(cg, l->fds + 5, sizeof(int) * (size_t)n_cg);
+    /* Let the warm interpreter go; from here on, raw calls only. */
+    __atomic_store_n(&l->busy, 0, __ATOMIC_RELEASE);
+    raw4(SYS_futex, (long)&l->busy, FUTEX_WAKE, 1, 0);
+    long r = raw_enter_cgroup(cg, n_cg, v2);
+    if (r < 0)
+        raw_fail(fd, CJ_STEP_CGROUP, r);
+    long keep = raw4(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 64, 0);
+    if (keep < 0 || raw4(SYS_close_range, 0, 63, 0, 0) < 0 || raw4(SYS_close_range, keep + 1, ~0U, 0, 0) < 0)
+        raw4(SYS_exit_group, 127, 0, 0, 0);
     for (;;) {
-        int st;
-        pid_t p = waitpid(-1, &st, 0);
-        if (p < 0 && errno == EINTR)
+        int st = 0;
+        long p = raw4(SYS_wait4, -1, (long)&st, 0, 0);
+        if (p == -EINTR)
             continue;
         if (p < 0)
-            _exit(127);
+            raw4(SYS_exit_group, 127, 0, 0, 0);
         if (p == interp) {
-            cj_record_send(keep, CJ_RECORD_STATUS, 0, st, NULL);
-            _exit(0);
+            struct cj_sandbox_record rec = {.kind = CJ_RECORD_STATUS, .value = st};
+            raw4(SYS_write, keep, (long)&rec, sizeof(rec), 0);
+            raw4(SYS_exit_group, 0, 0, 0, 0);
         }
     }
 }
 
-static void child(struct cj_warm *w, const char *dir, const char *inner, const int *fds,
-                                            const int *cg_fds, int n_cg)
+/* The interpreter's side, once resumed: everything the cold path's child
+ * does before its exec (spawn.c), in the same order. */
+static void confine(struct launch *l)
 {
-    int fd = fds[4], r;
+    struct cj_warm *w = l->w;
+    const char *inner = l->inner;
+    int fd = l->fds[4], r;
     const char *step = NULL;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
-    if ((r = cj_cgroup_enter_self(cg_fds, (size_t)n_cg)) < 0)
+    if ((r = cj_cgroup_enter_self(l->fds + 5, (size_t)l->n_cg)) < 0)
         cj_record_fail(fd, CJ_STEP_CGROUP, -r, NULL);
-    char inner_tmp[4096];
+    if (l->cg_dirfd >= 0) {
+        /* v2: glibc's clone() has no CLONE_INTO_CGROUP, so the
+         * interpreter joins by the directory's cgroup.procs. */
+        int procs = openat(l->cg_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (procs < 0 || (r = cj_cgroup_enter_self(&procs, 1)) < 0)
+            cj_record_fail(fd, CJ_STEP_CGROUP, procs < 0 ? errno : -r, "cgroup.procs");
+        close(procs);
+    }
+    /* Once in it: the namespace's root is the execution's own cgroup. */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        cj_record_fail(fd, CJ_STEP_CGROUP, errno, "cgroup namespace");
+    char inner_tmp[sizeof(l->inner) + 4];
     snprintf(inner_tmp, sizeof(inner_tmp), "%s/tmp", inner);
-    cj_mount_plan mp = {.host_dir = dir, .inner_dir = inner, .inner_tmp = inner_tmp,
+    cj_mount_plan mp = {.host_dir = l->dir, .inner_dir = inner, .inner_tmp = inner_tmp,
                         .binds = (const char *const *)w->binds, .links = (const char *const *)w->links,
                         .tmp_options = w->tmp_opts};
     if ((r = cj_mounts_enter(&mp, &step)) < 0)
@@ -173,13 +309,6 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
         cj_record_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
     if ((r = cj_netns_setup()) < 0)
         cj_record_fail(fd, CJ_STEP_NETWORK, -r, NULL);
-    pid_t interp = fork();
-    if (interp < 0)
-        cj_record_fail(fd, CJ_STEP_FORK, errno, NULL);
-    if (interp > 0)
-        init_loop(fds, interp);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     if (chdir(inner) < 0)
         cj_record_fail(fd, CJ_STEP_CHDIR, errno, inner);
     /* The request's own limits are set by the interpreter once it has read
@@ -207,7 +336,7 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
             cj_record_fail(fd, CJ_STEP_APPARMOR, errno, "dumpable");
     }
     /* Only now: the AppArmor step above still needed the host /proc fd. */
-    if (place_fds(fds) < 0)
+    if (place_fds(l->fds) < 0)
         cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
     fd = STATUS_FD;
     if ((r = cj_caps_verify_none()) < 0)
@@ -230,26 +359,33 @@ static void child(struct cj_warm *w, const char *dir, const char *inner, const i
         cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
 }
 
-/* Parent side: the clone's pid, or -errno.  Child side (0): confined, or
- * exited reporting why. */
-static long fork_clone(struct cj_warm *w, const char *dir, const char *inner, const int *fds, int cg_dirfd,
-                       const int *cg_fds, int n_cg)
+/* The init's pid (its failure, if any, is on the setup stream), or -errno;
+ * 0 in the interpreter, confined.  The init is a CLONE_VM child running on
+ * the launch block's stack, and the warm interpreter waits until it has
+ * forked: nothing else may touch this memory (the allocator above all)
+ * while that fork copies it. */
+static long launch(struct launch *l, const sigset_t *all)
 {
-    struct clone_args ca = {
-        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP,
-        .exit_signal = SIGCHLD,
-    };
-    if (cg_dirfd >= 0) {
-        ca.flags |= CLONE_INTO_CGROUP;
-        ca.cgroup = (unsigned long long)cg_dirfd;
-    }
-    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-    if (pid < 0)
+    if (getcontext(&l->ctx) < 0)
         return -errno;
-    if (pid > 0)
-        return pid;
-    child(w, dir, inner, fds, cg_fds, n_cg);
-    return 0;
+    if (l->resumed) {
+        confine(l);
+        return 0;
+    }
+    l->busy = 1;
+    sigset_t mask;
+    if (sigprocmask(SIG_SETMASK, all, &mask) < 0)
+        return -errno;
+    int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                CLONE_CHILD_CLEARTID | SIGCHLD;
+    long pid = clone(init_main, l, flags, l, NULL, NULL, &l->busy);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    if (pid < 0)
+        return -e;
+    while (__atomic_load_n(&l->busy, __ATOMIC_ACQUIRE) != 0)
+        syscall(SYS_futex, &l->busy, FUTEX_WAIT, 1, NULL, NULL, 0);
+    return pid;
 }
 
 struct reply {
@@ -263,6 +399,7 @@ struct reply {
 struct pending {
     pid_t pid;
     int fd; /* the clone's setup stream: how it ended is written there */
+    struct launch *l; /* its init's stack: unmapped once the init is reaped */
 };
 
 /* Reports each clone that ended (its init's wait status) on its setup
@@ -279,6 +416,7 @@ static void reap(struct pending *p, size_t *n)
                 continue;
             cj_record_send(p[i].fd, CJ_RECORD_STATUS, 0, st, NULL);
             close(p[i].fd);
+            launch_unmap(p[i].l);
             p[i] = p[--*n];
             break;
         }
@@ -295,9 +433,10 @@ static void reap(struct pending *p, size_t *n)
 int cj_warm_serve(void *h, int ctl)
 {
     struct cj_warm *w = h;
-    sigset_t chld, old;
+    sigset_t chld, old, all;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
+    sigfillset(&all);
     if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
         return -1;
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -351,8 +490,27 @@ int cj_warm_serve(void *h, int ctl)
         }
         int into = cgv2 != NULL && atoi(cgv2) >= 0;
         int n_cg = nfds - 5 - into;
-        long pid = cgv2 == NULL || n_cg < 0 || npend == MAX_PENDING ? -EPROTO
-                   : fork_clone(w, dir, inner, fds, into ? fds[nfds - 1] : -1, fds + 5, n_cg);
+        struct launch *l = NULL;
+        long pid = -EPROTO;
+        if (cgv2 != NULL && n_cg >= 0 && npend < MAX_PENDING && strlen(dir) < sizeof(l->dir) &&
+            strlen(inner) < sizeof(l->inner)) {
+            pid = -ENOMEM;
+            l = launch_map();
+        }
+        if (l != NULL) {
+            l->w = w;
+            memcpy(l->fds, fds, sizeof(fds));
+            l->nfds = nfds;
+            l->n_cg = n_cg;
+            l->cg_dirfd = into ? fds[nfds - 1] : -1;
+            strcpy(l->dir, dir);
+            strcpy(l->inner, inner);
+            pid = launch(l, &all);
+            if (pid < 0) {
+                launch_unmap(l);
+                l = NULL;
+            }
+        }
         if (pid == 0) {
             /* In the clone: its fds are in place; back to the interpreter. */
             sigprocmask(SIG_SETMASK, &old, NULL);
@@ -365,6 +523,7 @@ int cj_warm_serve(void *h, int ctl)
         if (pid > 0) {
             pend[npend].pid = (pid_t)pid;
             pend[npend].fd = fds[4];
+            pend[npend].l = l;
             npend++;
         }
         if (send(ctl, &r, sizeof(r), MSG_NOSIGNAL) < 0 && errno == EPIPE)
