@@ -100,7 +100,7 @@ def rehearse(code):
         os.close(null)
     try:
         sys.stdin = io.StringIO('["pass", {"x": [1, 2.5, "s", null, true]}]')
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__, "_codejail_warm": True})
     finally:
         if spare is not None:
             os.dup2(spare, 3)
@@ -158,6 +158,7 @@ def run_execution(wrappers, exit_now):
         main = types.ModuleType("__main__")
         main.__file__ = path
         main.__builtins__ = __builtins__
+        main._codejail_warm = True  # the wrapper leaves the end to run_execution
         sys.modules["__main__"] = main
 
         # The request.  Its first line carries the limits: CPU VMEM FSIZE NPROC USE_NPROC.
@@ -186,18 +187,24 @@ def run_execution(wrappers, exit_now):
                 value.__traceback__ = tb.tb_next
             sys.excepthook(etype, value, value.__traceback__)
             code = 1
+        # The interpreter's shutdown, as the cold path ends (jailed_code.py).
         try:
+            threading = sys.modules.get("threading")
+            if threading is not None:
+                threading._shutdown()
             atexit._run_exitfuncs()
         except BaseException:
             pass
     except BaseException:
         traceback.print_exc()
         code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        # The interpreter's own shutdown flushes again, says how it failed
+        # and exits with 120, as the cold path's would.
+        sys.exit(code)
     exit_now(code & 0xFF)  # cj_warm_exit: see warm_child.c
     os._exit(code & 0xFF)
 

@@ -115,6 +115,43 @@ def test_same_answers_as_cold(warm, service):
         assert r.json()["emsg"] == "Couldn't execute jailed code: stdout: b'', stderr: b'' with status code: 7"
 
 
+
+# How an execution ends, on both paths, is the interpreter's shutdown as seen
+# from outside: non-daemon threads are waited for, atexit runs, daemon
+# threads are not waited for, and a stdout that cannot be flushed makes the
+# status 120 with the interpreter's own message.
+ENDINGS = {
+    "thread": ("import os, threading, time\n"
+               "def late():\n    time.sleep(0.3)\n    os._exit(3)\n"
+               "threading.Thread(target=late).start()", 3),
+    "atexit": "import atexit, os\natexit.register(os._exit, 4)",
+    "daemon": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()",
+    "stdout": ("import sys\nclass Broken:\n    def write(self, s):\n        pass\n"
+               "    def flush(self):\n        raise OSError('no flush')\nsys.stdout = Broken()"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENDINGS))
+def test_executions_end_as_the_interpreter_would(warm, service, name):
+    code = ENDINGS[name][0] if isinstance(ENDINGS[name], tuple) else ENDINGS[name]
+    answers = []
+    for svc in (service, warm):
+        t0 = time.monotonic()
+        r = svc.run(code, {"x": 1}, timeout=20)
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - t0 < 10, name  # the daemon thread's sleep is not waited for
+        body = r.json()
+        assert body["globals_dict"] == {"x": 1}, body
+        answers.append(re.sub(r"0x[0-9a-f]+", "0x", cjtest.normalise_sandbox_dir(body.get("emsg") or "")))
+    assert answers[0] == answers[1], "\n".join(answers)
+    expected = {"thread": "status code: 3", "atexit": "status code: 4", "stdout": "status code: 120"}.get(name)
+    if expected is None:
+        assert answers[0] == "", answers[0]
+    else:
+        assert answers[0].endswith(expected), answers[0]
+    if name == "stdout":
+        assert "Exception ignored in: " in answers[0] and "OSError: no flush" in answers[0], answers[0]
+
 def test_the_interpreter_is_pid_2_with_only_its_streams(warm):
     code = ("import os\npid = os.getpid()\n"
             "def is_open(fd):\n"
