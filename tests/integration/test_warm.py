@@ -92,9 +92,10 @@ def test_nothing_carries_over_between_executions(warm):
 
 def test_random_state_is_reseeded(warm):
     code = ("import random, random2, numpy\n"
-            "r = random.random()\nr2 = random2.random()\nn = float(numpy.random.random())")
+            "r = random.random()\nr2 = random2.random()\nn = float(numpy.random.random())\n"
+            "g = float(numpy.random.standard_normal())\ng2 = float(numpy.random.standard_normal())")
     seen = [ok_globals(warm.run(code, {})) for _ in range(4)]
-    for key in ("r", "r2", "n"):
+    for key in ("r", "r2", "n", "g", "g2"):
         values = [g[key] for g in seen]
         assert len(set(values)) == len(values), (key, values)
 
@@ -113,7 +114,18 @@ def test_same_answers_as_cold(warm, service):
     for svc in (warm, service):
         r = svc.run("exit(7)", {})
         assert r.json()["emsg"] == "Couldn't execute jailed code: stdout: b'', stderr: b'' with status code: 7"
-
+    # With python_lib.zip on sys.path: the other wrapper, renamed when needed.
+    z = cjtest.make_zip({"course_library.py": "def answer():\n    return 1 / 0\n"})
+    answers = []
+    before = warm_runs(warm)
+    for svc in (warm, service):
+        r = svc.run("import course_library\ncourse_library.answer()", {"x": 1}, python_path=["python_lib.zip"],
+                    files={"python_lib.zip": ("python_lib.zip", z)})
+        assert r.status_code == 200, r.text
+        answers.append(cjtest.normalise_sandbox_dir(r.json()["emsg"]))
+    assert warm_runs(warm) == before + 1
+    assert answers[0] == answers[1], "\n".join(answers)
+    assert 'jailed_code", line 19, in <module>' in answers[0] and "ZeroDivisionError" in answers[0], answers[0]
 
 
 # How an execution ends, on both paths, is the interpreter's shutdown as seen
