@@ -330,6 +330,14 @@ int cj_seccomp_build_stage1(cj_seccomp *out, cj_err *err)
         cj_fail(err, -rc, "seccomp: bad-arch action");
         goto out;
     }
+    /* A binary tree on the syscall number, not a chain: the kernel runs the
+     * filter for every syscall number when it installs it (its cache of
+     * syscalls always allowed), once per execution. */
+    rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    if (rc < 0) {
+        cj_fail(err, -rc, "seccomp: binary tree");
+        goto out;
+    }
     if (add_rules(ctx, err) < 0 || export_prog(ctx, out, err) < 0)
         goto out;
     ret = 0;
