@@ -162,7 +162,7 @@ static long raw4(long nr, long a, long b, long c, long d)
  * clears `busy` at the init's exit (CLONE_CHILD_CLEARTID). */
 struct launch {
     int busy; /* futex: 1 until the init has forked the interpreter or died */
-    int resumed; /* set in the interpreter's copy only */
+    volatile int resumed; /* set in the interpreter's copy only */
     ucontext_t ctx; /* where the interpreter continues: in launch() */
     struct cj_warm *w;
     int fds[MAX_FDS], nfds, n_cg, cg_dirfd;
