@@ -35,7 +35,7 @@ REQUIRED = [
     "execution.numpy",
     "cgroup.oom",               # a memory bomb is OOM-killed by its cgroup
     "cgroup.cleanup",           # no execution cgroup outlives the service
-    "warm.start",               # the warm path under the same profiles
+    "warm.start",               # the warm path under the same profiles; its pool clones confined, each with its init in its cgroup
     "bare-host.start",          # codejail-init started on a cgroup v2 host (a systemd unit)
     "apparmor-only.probe",      # landlock and seccomp off: the probe's attempts stopped by AppArmor
     "apparmor.denied-logged",   # ... with apparmor="DENIED" lines for codejail_sandbox

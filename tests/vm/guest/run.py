@@ -481,10 +481,56 @@ class Tier:
                           if "warm" in line or "failed at step" in line or ("startup check" in line and "failed" in line)]
                 why = " | ".join(list(dict.fromkeys(errors))[:5]) or svc.log_tail(8)
                 raise Fail(f"probe {s}; {why}; DENIED: {denied[:2]}")
+            clones = self.warm_clones_confined(svc)
             g = svc.run("import os\nx = 1\npid = os.getpid()")
-            return f"probe passed on both paths; an execution answered {g}"
+            return f"probe passed on both paths; {clones}; an execution answered {g}"
         finally:
             svc.stop()
+
+    def warm_clones_confined(self, svc):
+        """The clones waiting in the warm pool are confined before any
+        request, seen from outside: each interpreter (PID 2 of its
+        namespaces, not root) under codejail_sandbox, in its own cgroup
+        under the service's parent with the limits set, and its init (which
+        shares the warm interpreter's memory) in that same cgroup."""
+        lim = svc.config["limits"]
+        page = os.sysconf("SC_PAGESIZE")
+
+        def find():
+            found = []
+            for pid, (ppid, argv) in svc.descendants().items():
+                if not any(a.endswith("warm_zygote.py") for a in argv):
+                    continue
+                try:
+                    ns = re.search(r"^NSpid:\s+(.*)$", read(f"/proc/{pid}/status"), re.M).group(1).split()
+                    if ns[-1] != "2":
+                        continue
+                    uid = re.search(r"^Uid:\s+(.*)$", read(f"/proc/{pid}/status"), re.M).group(1).split()
+                    cg = read(f"/proc/{pid}/cgroup").strip().split("::", 1)[-1]
+                    init_cg = read(f"/proc/{ppid}/cgroup").strip().split("::", 1)[-1]
+                    found.append((pid, label(pid), uid, cg, init_cg, read(CG + cg + "/memory.max").strip(),
+                                  read(CG + cg + "/pids.max").strip()))
+                except (OSError, AttributeError):
+                    continue  # a clone that ended meanwhile
+            return found if len(found) >= 2 else None  # pool 2
+        clones = wait_for(find, 30, 0.2)
+        if clones is None:
+            raise Fail(f"fewer than 2 warm clones found: {find()}")
+        problems = []
+        for pid, lab, uid, cg, init_cg, mem, pids in clones:
+            R.log(f"warm clone {pid}: label {lab}, uid {uid[0]}, cgroup {cg} (its init's {init_cg}), "
+                  f"memory.max {mem}, pids.max {pids}")
+            if "codejail_sandbox" not in lab or "(enforce)" not in lab:
+                problems.append(f"clone {pid} label {lab!r}")
+            if set(uid) == {"0"}:
+                problems.append(f"clone {pid} runs as root")
+            if os.path.dirname(CG + cg) != svc.cgroup_parent() or init_cg != cg:
+                problems.append(f"clone {pid} in {cg}, its init in {init_cg}, parent {svc.cgroup_parent()}")
+            if mem != str(lim["VMEM"] // page * page) or pids != str(lim["NPROC"] + 1):
+                problems.append(f"clone {pid}: memory.max {mem}, pids.max {pids}")
+        if problems:
+            raise Fail("; ".join(problems))
+        return f"{len(clones)} pool clones confined (codejail_sandbox, own cgroups, limits set)"
 
     def bare_host(self):
         """codejail-init started on the host (a systemd unit, the test
