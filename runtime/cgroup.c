@@ -47,6 +47,7 @@ struct cj_cgroup {
     cj_cgroup_limits cur;
     int cur_valid;
     int background; /* -1 unknown */
+    int killed;     /* cgroup.kill was written: never a clone target again */
 };
 
 static void sleep_ms(long ms)
@@ -566,11 +567,13 @@ static int kill_listed(const cj_cgroup *cg)
 /* v2's cgroup.kill kills atomically, forks included.  The pass over
  * cgroup.procs after it is the whole method on v1 and on v2 before 5.14, and
  * in every case waits until the list is empty, so that the cgroup can be
- * removed at once: it repeats to catch processes forked while we killed. */
+ * removed at once: it repeats to catch processes forked while we killed.
+ * Only for a cgroup about to be removed: see cj_cgroup_kill_nowait. */
 void cj_cgroup_kill(cj_cgroup *cg)
 {
     if (cg == NULL)
         return;
+    cg->killed = 1;
     if (cg->v2 && cg->fd[0] >= 0)
         (void)write_file(cg->fd[0], "cgroup.kill", "1"); /* ENOENT before 5.14 */
     for (int round = 0; round < CJ_KILL_ROUNDS; round++) {
@@ -586,17 +589,27 @@ int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err
     return set_limits(cg, lim, page > 0 ? page : 4096, err);
 }
 
+/* No cgroup.kill here: this cgroup goes back to the pool.  Each write to
+ * cgroup.kill bumps the cgroup's kill counter, and stable kernels that carry
+ * the fork-versus-kill fix without its CLONE_INTO_CGROUP correction (Debian
+ * 6.1.176, for one) compare the counter of the parent's cgroup, read at
+ * fork, with the target's: every later clone3 into a cgroup killed that way
+ * is SIGKILLed as it starts.  Nothing needs it either: the execution's pid
+ * namespace dies with its init, and without namespaces the pass over
+ * cgroup.procs is repeated (kill_listed at every reuse attempt) until the
+ * cgroup is empty, its forks bounded by pids.max. */
 void cj_cgroup_kill_nowait(cj_cgroup *cg)
 {
     if (cg == NULL)
         return;
-    if (cg->v2 && cg->fd[0] >= 0)
-        (void)write_file(cg->fd[0], "cgroup.kill", "1");
     (void)kill_listed(cg);
 }
 
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
 {
+    if (cg->killed)
+        return cj_fail(err, EINVAL, "cgroup %s went through cgroup.kill: clone3 into it is not safe on every kernel",
+                       cg->dir[0] ? cg->dir[0] : "?");
     /* Killed when it came back; what is listed now is still exiting (or
      * forked past the kill: killed again here).  Not usable yet. */
     if (kill_listed(cg) != 0)

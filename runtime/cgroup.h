@@ -35,7 +35,8 @@ int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *
 int cj_cgroup_set_limits(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
 /* Re-arms a finished execution's cgroup for the next one: 1 (untouched)
  * while processes are still listed in it (each is sent SIGKILL again),
- * else sets the new limits and reads them back (0, or -1 on error). */
+ * else sets the new limits and reads them back (0, or -1 on error, and for
+ * a cgroup that went through cj_cgroup_kill). */
 int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err);
 /* CPU weight: background (a tenth of the default) while a sandbox is made
  * ahead of its request or torn down after its answer, the default while it
@@ -50,11 +51,12 @@ int cj_cgroup_dirfd(const cj_cgroup *cg);
 size_t cj_cgroup_procs_fds(const cj_cgroup *cg, const int **fds);
 /* Child side, async-signal-safe: joins via the fds above (no-op on v2). */
 int cj_cgroup_enter_self(const int *fds, size_t n);
-/* Kills every process in it (v2 cgroup.kill when present; else SIGKILL to
- * each pid listed). */
+/* Kills every process in it and waits until none is listed (v2
+ * cgroup.kill when present, then SIGKILL to each pid listed); the cgroup is
+ * then fit only for removal. */
 void cj_cgroup_kill(cj_cgroup *cg);
-/* The same without waiting for them to be gone (the event loop must not
- * wait for a namespace's teardown): one pass. */
+/* SIGKILL to each pid listed, one pass, not waited for (the event loop must
+ * not wait for a namespace's teardown); the cgroup stays reusable. */
 void cj_cgroup_kill_nowait(cj_cgroup *cg);
 /* OOM kills seen (v2 memory.events oom_kill; v1 memory.oom_control
  * oom_kill), -1 when unknown. */

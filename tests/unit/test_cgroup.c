@@ -434,6 +434,9 @@ int main(void)
     cj_cgroup_kill(cg);
     CHECK(read_str(cgfile(p, sizeof(p), c.l.pids, rel, "cgroup.procs"), procs, sizeof(procs)) == 0 &&
           procs[0] == '\0');
+    /* Killed that way, it is fit only for removal: some 6.1 stable kernels
+     * SIGKILL every later clone3 into it (runtime/cgroup.c). */
+    CHECK(cj_cgroup_reuse(cg, &lim, &e) < 0 && strstr(e.msg, "cgroup.kill") != NULL);
     CHECK(cj_cgroup_destroy(cg, &e) == 0);
     CHECK(gone(&c, "kill"));
     st = wait_status(pid);
