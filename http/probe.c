@@ -64,12 +64,24 @@ static const struct check CHECKS[] = {
 #define WARM_WAIT_MS 100
 #define WARM_WAIT_TRIES 1200
 
+/* A check's attempt that did not finish (REALTIME or CPU limit) says nothing
+ * about the layers: a node starting many pods at once, or a VM under
+ * software emulation where an interpreter takes seconds to start, is slow,
+ * not broken.  Each check gets at least this budget, and an attempt cut
+ * short is tried again after 1, 2, 4 s; only an attempt that was allowed,
+ * or failed some other way, fails the probe. */
+#define PROBE_MIN_SECONDS 10
+#define PROBE_TRIES 4
+#define SIGXCPU_STATUS (-24)
+
 struct cj_probe {
     cj_server *srv;
     size_t next;
     int failed;
     int warm_round; /* the same checks again, on the warm path */
     int waited;
+    int tries;       /* attempts of the current check so far */
+    int delay_ticks; /* WARM_WAIT_MS ticks left before the next attempt */
     cj_job *job;
     h2o_timeout_t wait;
     h2o_timeout_entry_t wait_entry;
@@ -92,6 +104,11 @@ static void describe(const cj_job_result *r, char *why, size_t len)
         snprintf(why, len, "unexpected result: %.300s", r->result.p ? r->result.p : "(none)");
 }
 
+static int unfinished(const cj_job_result *r)
+{
+    return !r->internal_error && (r->timed_out || r->status == SIGXCPU_STATUS);
+}
+
 static void on_done(void *owner, const cj_job_result *r)
 {
     struct cj_probe *p = owner;
@@ -104,6 +121,17 @@ static void on_done(void *owner, const cj_job_result *r)
         snprintf(why, sizeof(why), "ok");
     else
         describe(r, why, sizeof(why));
+    p->tries++;
+    if (!ok && unfinished(r) && p->tries < PROBE_TRIES) {
+        int delay_s = 1 << (p->tries - 1);
+        fprintf(stderr,
+                "codejail-server: startup check '%s'%s did not finish (%s, try %d of %d): trying again in %d s\n",
+                c->name, path_name(p), r->timed_out ? "REALTIME limit" : "CPU limit", p->tries, PROBE_TRIES,
+                delay_s);
+        p->delay_ticks = delay_s * 1000 / WARM_WAIT_MS;
+        h2o_timeout_link(p->srv->ctx.loop, &p->wait, &p->wait_entry);
+        return;
+    }
     if (ok)
         fprintf(stderr, "codejail-server: startup check '%s'%s passed: %s\n", c->name, path_name(p), why);
     else
@@ -111,12 +139,17 @@ static void on_done(void *owner, const cj_job_result *r)
                 c->name, path_name(p), why, c->layers);
     p->failed |= !ok;
     p->next++;
+    p->tries = 0;
     run_next(p);
 }
 
 static void on_wait(h2o_timeout_entry_t *entry)
 {
     struct cj_probe *p = H2O_STRUCT_FROM_MEMBER(struct cj_probe, wait_entry, entry);
+    if (p->delay_ticks > 0 && --p->delay_ticks > 0) {
+        h2o_timeout_link(p->srv->ctx.loop, &p->wait, &p->wait_entry);
+        return;
+    }
     run_next(p);
 }
 
@@ -151,6 +184,10 @@ static void run_next(struct cj_probe *p)
     size_t clen = strlen(c->code), qlen = cj_json_quote(c->code, clen, NULL, 0), glen = strlen(c->globals);
     cj_job_input in = {.limits = p->srv->cfg->limits, .slug = "startup-probe",
                        .path = p->warm_round ? CJ_PATH_WARM : CJ_PATH_COLD};
+    if (in.limits.cpu < PROBE_MIN_SECONDS)
+        in.limits.cpu = PROBE_MIN_SECONDS;
+    if (in.limits.realtime < PROBE_MIN_SECONDS)
+        in.limits.realtime = PROBE_MIN_SECONDS;
     in.input = malloc(qlen + glen + 4);
     if (in.input == NULL) {
         p->srv->probe = CJ_PROBE_FAILED;

@@ -307,7 +307,7 @@ class Service:
 
     # -- lifecycle --
 
-    def start(self, expect_health=200):
+    def start(self, expect_health=200, timeout=START_TIMEOUT):
         with open(self.config_path, "w") as f:
             f.write(to_yaml(self.config) + "\n")
         env = dict(os.environ)
@@ -321,7 +321,7 @@ class Service:
                 [self.init_bin, "--", self.server_bin, "--config", self.config_path,
                  "--listen", f"127.0.0.1:{self.port}"],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env)
-            status = self._wait_healthy(expect_health)
+            status = self._wait_healthy(expect_health, timeout)
             if status == expect_health:
                 self.server_pid = self._find_server_pid()
                 return self
@@ -330,11 +330,11 @@ class Service:
             break
         log = self.log()
         self.kill()
-        raise Failure(f"service did not become healthy ({expect_health}) within {START_TIMEOUT}s; "
+        raise Failure(f"service did not become healthy ({expect_health}) within {timeout}s; "
                       f"last /health/ status {status}; log:\n{log}")
 
-    def _wait_healthy(self, expect):
-        deadline = time.monotonic() + START_TIMEOUT
+    def _wait_healthy(self, expect, timeout):
+        deadline = time.monotonic() + timeout
         status = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
