@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "apparmor.h"
@@ -136,7 +137,13 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     plan_site(env, o->python_bin);
 
     int abi = cj_landlock_abi();
-    if (layer_check("landlock", o->landlock, abi > 0, "this kernel has no Landlock", err) < 0)
+    struct utsname u;
+    char no_landlock[160];
+    /* The release names the fix: an operator on an old kernel learns it is
+     * the kernel (Landlock came in 5.13), not the configuration. */
+    snprintf(no_landlock, sizeof(no_landlock), "this kernel (Linux %s) has no Landlock, or not enabled (lsm=)",
+             uname(&u) == 0 ? u.release : "?");
+    if (layer_check("landlock", o->landlock, abi > 0, no_landlock, err) < 0)
         return -1;
     env->landlock = o->landlock != CJ_POLICY_OFF && abi > 0;
 
