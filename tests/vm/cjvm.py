@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Host side of the VM tier: get the image, boot it, collect the guest's results.
 
-    cjvm.py --prefix P [--run-dir D] [--src S] [--timeout SECONDS] [--append ARGS]
+    cjvm.py --prefix P --kernel NAME [--run-dir D] [--src S] [--timeout SECONDS] [--append ARGS]
 
-P is an installed build (cmake --install --prefix P).  The image (kernel,
-initramfs, root filesystem) comes from build-image.sh and its cache; the
-guest runs guest/run.py as its PID 1's child and prints, on the serial
+P is an installed build (cmake --install --prefix P), NAME a kernel of the
+list in tests/vm/kernels.  The image (that kernel, its initramfs, the shared
+root filesystem) comes from build-image.sh and its cache; the guest runs guest/run.py as its PID 1's child and prints, on the serial
 console:
 
     CJVM START
@@ -39,6 +39,38 @@ GUEST_PREFIX = "/opt/codejail"
 RESULT_RE = re.compile(r"^CJVM RESULT (\S+) (PASS|FAIL|XFAIL)\b ?(.*)$")
 DONE_RE = re.compile(r"^CJVM DONE (\d+) (\d+)")
 SERIAL_LOG_MAX = 64 << 20  # bytes of console kept in serial.log
+
+
+class Kernel:
+    """One line of tests/vm/kernels."""
+
+    def __init__(self, name, suite, package, version, landlock):
+        self.name, self.suite, self.package, self.version = name, suite, package, version
+        self.landlock = int(landlock)
+
+    def append(self):
+        """What the guest learns from the kernel command line."""
+        return f"cjvm.kernel={self.name} cjvm.landlock={self.landlock}"
+
+
+def kernels():
+    """The list, in its order."""
+    out = []
+    with open(os.path.join(HERE, "kernels")) as f:
+        for line in f:
+            fields = line.split("#", 1)[0].split()
+            if fields:
+                if len(fields) != 5:
+                    raise ValueError(f"tests/vm/kernels: want 5 fields, got {line.strip()!r}")
+                out.append(Kernel(*fields))
+    return out
+
+
+def kernel(name):
+    for k in kernels():
+        if k.name == name:
+            return k
+    raise ValueError(f"no kernel named {name!r} in tests/vm/kernels (there: {[k.name for k in kernels()]})")
 
 
 class Run:
@@ -83,10 +115,11 @@ class Run:
         return [line[len("CJVM LOG "):] for line in self.cjvm_lines if line.startswith("CJVM LOG ")]
 
 
-def build_image(timeout):
-    """Runs build-image.sh (cache hit: instant) and returns the image dir."""
+def build_image(kern, timeout):
+    """Runs build-image.sh for a Kernel (cache hit: instant) and returns the
+    image dir."""
     t0 = time.monotonic()
-    p = subprocess.run([os.path.join(HERE, "build-image.sh")], stdout=subprocess.PIPE, timeout=timeout,
+    p = subprocess.run([os.path.join(HERE, "build-image.sh"), kern.name], stdout=subprocess.PIPE, timeout=timeout,
                        text=True)
     if p.returncode != 0:
         raise RuntimeError(f"build-image.sh failed with status {p.returncode} (its messages are above)")
@@ -196,6 +229,8 @@ def boot(image, prefix, src, run_dir, timeout, boot_timeout, append="", echo=Fal
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prefix", default=os.environ.get("CODEJAIL_PREFIX"), help="installed build")
+    ap.add_argument("--kernel", default=os.environ.get("CJVM_KERNEL"), required="CJVM_KERNEL" not in os.environ,
+                    help="a name from tests/vm/kernels")
     ap.add_argument("--src", default=SRC, help="source tree (tests/, apparmor/)")
     ap.add_argument("--run-dir", default=os.environ.get("CJVM_RUN_DIR", "/tmp/cjvm-run"))
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("CJVM_TIMEOUT", 540)))
@@ -208,9 +243,10 @@ def main():
     if not a.prefix or not os.access(os.path.join(a.prefix, "bin/codejail-server"), os.X_OK):
         ap.error("--prefix (or CODEJAIL_PREFIX) must name an installed build")
     os.makedirs(a.run_dir, exist_ok=True)
-    image, image_s = build_image(a.image_timeout)
+    kern = kernel(a.kernel)
+    image, image_s = build_image(kern, a.image_timeout)
     run = boot(image, os.path.abspath(a.prefix), os.path.abspath(a.src), a.run_dir, a.timeout,
-               a.boot_timeout, a.append, echo=not a.quiet)
+               a.boot_timeout, f"{kern.append()} {a.append}", echo=not a.quiet)
     run.seconds["image"] = round(image_s, 1)
     print(f"cjvm: image {image} ({run.seconds['image']} s), guest {run.seconds} ; serial log {run.serial_path}")
     for why in [run.timed_out] + run.fatal:

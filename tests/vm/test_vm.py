@@ -1,7 +1,8 @@
-"""The real-kernel tier (CTest label `vm`): a stock Debian 12 kernel with
-AppArmor and cgroup v2, booted under QEMU software emulation, runs
-guest/run.py as the child of codejail-init (the guest's PID 1) against the
-installed build in $CODEJAIL_PREFIX.
+"""The real-kernel tier (CTest label `vm`, one test per kernel): a stock
+Debian kernel of tests/vm/kernels ($CJVM_KERNEL names it) with AppArmor and
+cgroup v2, booted under QEMU software emulation, runs guest/run.py as the
+child of codejail-init (the guest's PID 1) against the installed build in
+$CODEJAIL_PREFIX.
 
 One boot for the whole session; each test below asserts on its result lines
 (`CJVM RESULT <name> PASS|FAIL|XFAIL <detail>`, `CJVM DONE <pass> <fail>`).
@@ -16,24 +17,27 @@ import pytest
 
 import cjvm
 
+KERNEL = cjvm.kernel(os.environ.get("CJVM_KERNEL", ""))
+
 # Every check the guest must report, and pass.  A check that never reported
 # (the guest died, a group was skipped) fails here by name.
 REQUIRED = [
-    "boot.lsm",                 # AppArmor and Landlock enabled
+    "boot.lsm",                 # AppArmor enabled, and Landlock exactly when the kernel list says
     "boot.cgroup2",             # only cgroup2 mounted; codejail-init (PID 1) delegated memory + pids
     "boot.libs",                # the image holds every library the build links
-    "landlock.abi",             # the Debian 12 kernel's Landlock ABI is 2
+    "landlock.abi",             # the ABI tests/vm/kernels names
     "negative.no-profiles",     # apparmor: required, no profile loaded: never healthy, says why
     "profiles.install",         # apparmor/install.sh, aa-status | grep codejail
     "apparmor.stack-probe",     # the onexec stack works under codejail_service, without a secure exec
     "service.start",            # healthy under codejail_service from codejail-init on
     "service.health",
     "service.label",            # /proc/<pid>/attr/current of codejail-init and codejail-server
-    "service.landlock-abi2",    # "landlock on (ABI 2)", cgroups v2, apparmor codejail_sandbox
+    "service.landlock",         # "landlock on (ABI N)" (OFF without), cgroups v2, apparmor codejail_sandbox
     "execution.label",          # the interpreter runs under codejail_sandbox (stacked)
     "execution.cgroup",         # its own cgroup, memory.max and pids.max set
     "execution.numpy",
     "cgroup.oom",               # a memory bomb is OOM-killed by its cgroup
+    "cgroup.reuse",             # after executions killed at REALTIME, reused cgroups serve (6.1.176's kill counter)
     "cgroup.cleanup",           # no execution cgroup outlives the service
     "warm.start",               # the warm path under the same profiles; its pool clones confined, each with its init in its cgroup
     "bare-host.start",          # codejail-init started on a cgroup v2 host (a systemd unit)
@@ -41,8 +45,11 @@ REQUIRED = [
     "apparmor.denied-logged",   # ... with apparmor="DENIED" lines for codejail_sandbox
     "apparmor-alone",           # the escape suite's socket/program/syscall attempts vs the profile alone
     "escape.all",               # tests/escape, every layer on, the service confined
+] + ([
     "escape.no-landlock",       # tests/escape's file tests with AppArmor as the only file LSM
-]
+] if KERNEL.landlock > 0 else [
+    "landlock.required",        # no Landlock: `landlock: required` refused in one line naming it and the kernel
+])
 
 TAIL = 60
 
@@ -55,18 +62,18 @@ def vm():
     run_dir = os.environ.get("CJVM_RUN_DIR") or os.path.join(os.path.dirname(os.path.abspath(prefix)), "vm")
     os.makedirs(run_dir, exist_ok=True)
     try:
-        image, image_s = cjvm.build_image(float(os.environ.get("CJVM_IMAGE_TIMEOUT", 900)))
+        image, image_s = cjvm.build_image(KERNEL, float(os.environ.get("CJVM_IMAGE_TIMEOUT", 900)))
     except Exception as e:  # the message of build-image.sh is on stderr already
         pytest.fail(f"no VM image: {e}", pytrace=False)
     try:
         run = cjvm.boot(image, os.path.abspath(prefix), cjvm.SRC, run_dir,
                         timeout=float(os.environ.get("CJVM_TIMEOUT", 540)),
                         boot_timeout=float(os.environ.get("CJVM_BOOT_TIMEOUT", 180)),
-                        append=os.environ.get("CJVM_APPEND", ""))
+                        append=f"{KERNEL.append()} {os.environ.get('CJVM_APPEND', '')}")
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
     run.seconds["image"] = round(image_s, 1)
-    print(f"\ncjvm: image {image}; seconds {run.seconds}; serial log {run.serial_path}")
+    print(f"\ncjvm: kernel {KERNEL.name} ({KERNEL.package}={KERNEL.version}); image {image}; seconds {run.seconds}; serial log {run.serial_path}")
     for line in run.log_lines():
         print(f"cjvm: {line}")
     return run

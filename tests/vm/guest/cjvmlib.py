@@ -26,6 +26,24 @@ IN_CGROUP = os.path.join(HERE, "in-cgroup")
 CONTAINER = os.path.join(HERE, "container")
 AA_SERVICE = ["aa-exec", "-p", "codejail_service", "--"]
 
+
+def cmdline_param(key, default=None):
+    """cjvm.KEY=VALUE from the kernel command line (cjvm.py sets them)."""
+    with open("/proc/cmdline") as f:
+        for arg in f.read().split():
+            if arg.startswith(f"cjvm.{key}="):
+                return arg.split("=", 1)[1]
+    return default
+
+
+# Which kernel of tests/vm/kernels this is, and the Landlock ABI it must
+# report.  Without Landlock, `landlock: required` must stop the service
+# (landlock.required checks that), so everything else runs `if-available`.
+KERNEL = cmdline_param("kernel", "?")
+LANDLOCK_ABI = int(cmdline_param("landlock", "-1"))
+LANDLOCK_MODE = "required" if LANDLOCK_ABI > 0 else "if-available"
+
+
 def oneline(s, limit=600):
     s = " ".join(str(s).split())
     return s if len(s) <= limit else s[:limit] + "..."
@@ -201,7 +219,7 @@ class Service:
         self.port = Service.port
         self.config = {"python_bin": SANDBOX_PY, "listen": f"127.0.0.1:{self.port}", "work_dir": "/tmp",
                        "cgroup_parent": "codejail", "max_concurrency": 2, "user": "nobody",
-                       "apparmor": "required", "landlock": "required", "seccomp": "required",
+                       "apparmor": "required", "landlock": LANDLOCK_MODE, "seccomp": "required",
                        "limits": {"CPU": 5, "REALTIME": 20, "VMEM": 192 << 20, "FSIZE": 1 << 20, "NPROC": 15}}
         for k, v in config.items():
             if isinstance(v, dict):
@@ -279,8 +297,11 @@ class Service:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def post(self, code, globals_dict=None, timeout=60):
-        body = urllib.parse.urlencode({"payload": json.dumps({"code": code, "globals_dict": globals_dict or {}})})
+    def post(self, code, globals_dict=None, timeout=60, context=None):
+        payload = {"code": code, "globals_dict": globals_dict or {}}
+        if context is not None:
+            payload["limit_overrides_context"] = context
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         req = urllib.request.Request(self.url("/api/v0/code-exec"), data=body.encode())
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
