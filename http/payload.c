@@ -775,7 +775,7 @@ enum cj_payload_status cj_payload_parse(const char *text, size_t len, cj_payload
     if (kind_of(st.field[F_CONTEXT]) == '"')
         oom |= !(out->context = decode_string(st.field[F_CONTEXT], &out->context_len));
     if (kind_of(st.field[F_SLUG]) == '"')
-        oom |= !(out->slug = decode_string(st.field[F_SLUG], NULL));
+        oom |= !(out->slug = decode_string(st.field[F_SLUG], &out->slug_len));
     if (oom) {
         /* The interface has no internal-error status; a refusal is safe. */
         cj_payload_free(out);

@@ -22,6 +22,7 @@ typedef struct cj_payload {
     char *context; /* limit_overrides_context decoded to UTF-8 (malloc), NULL if null/absent */
     size_t context_len;
     char *slug; /* decoded (malloc), NULL if null/absent */
+    size_t slug_len;
     int unsafely;
 } cj_payload;
 
