@@ -803,3 +803,21 @@ int cj_json_validate(const char *text, size_t len, int want_object)
         return -1;
     return 0;
 }
+
+size_t cj_json_skip_value(const char *text, size_t i)
+{
+    return skip_value(text, i);
+}
+
+size_t cj_json_string_decode(const char *token, size_t len, char *out, int *lone_surrogate)
+{
+    const unsigned char *b = (const unsigned char *)token + 1;
+    size_t n = len - 2, i = 0, o = 0;
+    while (i < n) {
+        uint32_t c = next_cp(b, n, &i);
+        if (c >= 0xD800 && c <= 0xDFFF)
+            *lone_surrogate = 1;
+        o += put_utf8((unsigned char *)out + o, c);
+    }
+    return o;
+}
