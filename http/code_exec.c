@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "form.h"
 #include "payload.h"
 #include "pyrepr.h"
@@ -96,25 +97,35 @@ static void on_dispose(void *p)
     cj_server_request_ended(er->srv);
 }
 
-static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const char *globals,
-                   size_t globals_len)
+/* result: the sandbox's result channel, NULL when the answer carries the
+ * input globals alone (the code failed). */
+static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const cj_output *result)
 {
+    char *globals = NULL;
+    size_t globals_len = 0;
+    enum cj_answer_status st = cj_answer_globals(pl->globals_json.p, pl->globals_json.len,
+                                                 result != NULL ? result->p : NULL, result != NULL ? result->len : 0,
+                                                 &globals, &globals_len);
+    if (st == CJ_ANSWER_CORRUPT) {
+        emsg = "Sandboxed code produced corrupted stdout.";
+        st = cj_answer_globals(pl->globals_json.p, pl->globals_json.len, NULL, 0, &globals, &globals_len);
+    }
     cj_strbuf b = {0};
     cj_strbuf_adds(&b, "{\"globals_dict\": ");
-    if (globals != NULL)
-        cj_strbuf_add(&b, globals, globals_len);
-    else
-        cj_strbuf_add(&b, pl->globals_json.p, pl->globals_json.len);
+    cj_strbuf_add(&b, globals != NULL ? globals : "", globals_len);
     if (emsg != NULL) {
         cj_strbuf_adds(&b, ", \"emsg\": ");
         cj_strbuf_add_json_string(&b, emsg, strlen(emsg));
     }
     cj_strbuf_adds(&b, "}");
-    if (b.failed)
+    if (b.failed || st != CJ_ANSWER_OK) {
+        fprintf(stderr, "codejail-server: cannot write an answer (out of memory?)\n");
         cj_respond_message(req, 500, "error", "Out of memory");
-    else
+    } else {
         cj_respond_raw(req, 200, b.p, b.len);
+    }
     cj_strbuf_free(&b);
+    free(globals);
 }
 
 /* The codejail library's message for a failed run, byte for byte. */
@@ -128,7 +139,7 @@ static void answer_failed_run(h2o_req_t *req, const cj_payload *pl, const cj_job
     char tail[48];
     snprintf(tail, sizeof(tail), " with status code: %d", r->status);
     cj_strbuf_adds(&m, tail);
-    answer(req, pl, m.failed ? "Couldn't execute sandboxed code: See logs." : m.p, NULL, 0);
+    answer(req, pl, m.failed ? "Couldn't execute sandboxed code: See logs." : m.p, NULL);
     cj_strbuf_free(&m);
 }
 
@@ -139,14 +150,13 @@ static void on_done(void *owner, const cj_job_result *r)
     unwatch(er);
     h2o_req_t *req = er->req;
     if (r->internal_error) {
-        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL, 0);
+        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
     } else if (r->status != 0) {
         answer_failed_run(req, &er->payload, r);
-    } else if (r->result.dropped != 0 || r->result.p == NULL ||
-               cj_json_validate(r->result.p, r->result.len, 1) != 0) {
-        answer(req, &er->payload, "Sandboxed code produced corrupted stdout.", NULL, 0);
+    } else if (r->result.dropped != 0 || r->result.p == NULL) {
+        answer(req, &er->payload, "Sandboxed code produced corrupted stdout.", NULL);
     } else {
-        answer(req, &er->payload, NULL, r->result.p, r->result.len);
+        answer(req, &er->payload, NULL, &r->result);
     }
 }
 
@@ -249,14 +259,16 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
         /* What the Django service answers here: the library fails to copy
          * the missing file, which surfaces as an internal failure. */
         fprintf(stderr, "codejail-server: python_path names %s but no file was uploaded\n", ZIP_NAME);
-        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL, 0);
+        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
         return;
     }
     if (srv->draining) {
         cj_respond_message(req, 503, "error", "Codejail service is shutting down");
         return;
     }
-    cj_job_input in = {.zip_on_path = er->payload.python_path_has_zip, .slug = er->payload.slug};
+    cj_job_input in = {.zip_on_path = er->payload.python_path_has_zip, .slug = er->payload.slug,
+                       .slug_len = er->payload.slug_len, .context = er->payload.context,
+                       .context_len = er->payload.context_len};
     in.input = build_input(&er->payload, &in.input_len);
     if (zip != NULL) { /* the job takes the upload's buffer rather than a copy */
         in.zip = zip->data;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "logfield.h"
 #include "prepared.h"
 #include "warm.h"
 
@@ -52,7 +53,8 @@ struct cj_job {
     h2o_linklist_t link;
     enum job_state state;
     cj_job_input in;
-    char *slug;
+    char *slug, *context; /* as the request gave them: escaped when logged */
+    size_t slug_len, context_len;
     cj_sandbox *sb;
     struct stream streams[CJ_STREAM_COUNT];
     cj_output setup;
@@ -65,6 +67,16 @@ struct cj_job {
 };
 
 static void start_queued(cj_executor *ex);
+
+static char *memdup(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+    if (p != NULL) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
 
 static h2o_timeout_t *duration_for(cj_executor *ex, long long seconds)
 {
@@ -161,6 +173,7 @@ static void free_job(cj_job *job)
     free(job->in.input);
     free(job->in.zip);
     free(job->slug);
+    free(job->context);
     free(job->res.out.p);
     free(job->res.err.p);
     free(job->res.result.p);
@@ -171,10 +184,12 @@ static void free_job(cj_job *job)
 static void log_job(const cj_job *job)
 {
     uint64_t ms = h2o_now(job->ex->loop) - job->started_at;
-    fprintf(stderr, "codejail-server: execution slug=%s path=%s status=%d%s%s ms=%llu\n",
-            job->slug ? job->slug : "-", job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold",
-            job->res.status, job->res.timed_out ? " (REALTIME)" : "",
-            job->res.internal_error ? " (internal error)" : "", (unsigned long long)ms);
+    char slug[CJ_LOG_FIELD_BUF], context[CJ_LOG_FIELD_BUF];
+    fprintf(stderr, "codejail-server: execution slug=%s context=%s path=%s status=%d%s%s ms=%llu\n",
+            cj_log_field(slug, job->slug, job->slug_len), cj_log_field(context, job->context, job->context_len),
+            job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold", job->res.status,
+            job->res.timed_out ? " (REALTIME)" : "", job->res.internal_error ? " (internal error)" : "",
+            (unsigned long long)ms);
 }
 
 static void start_job(cj_executor *ex, cj_job *job);
@@ -220,7 +235,8 @@ static void finish(cj_job *job)
     int outcome = job->setup.p == NULL ? 0
                   : cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why));
     if (outcome < 0) {
-        fprintf(stderr, "codejail-server: %s\n", why);
+        char field[CJ_LOG_FIELD_BUF];
+        fprintf(stderr, "codejail-server: execution failed: %s\n", cj_log_field(field, why, strlen(why)));
         job->res.internal_error = 1;
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->res.timed_out) {
         /* Only the warm interpreter can say how its clone ended. */
@@ -450,8 +466,16 @@ cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb don
     }
     job->ex = ex;
     job->in = *in;
-    job->slug = in->slug ? strdup(in->slug) : NULL;
+    if (in->slug != NULL) {
+        job->slug_len = in->slug_len != 0 ? in->slug_len : strlen(in->slug);
+        job->slug = memdup(in->slug, job->slug_len);
+    }
+    if (in->context != NULL) {
+        job->context_len = in->context_len;
+        job->context = memdup(in->context, in->context_len);
+    }
     job->in.slug = NULL;
+    job->in.context = NULL;
     job->done = done;
     job->owner = owner;
     job->deadline.cb = on_deadline;

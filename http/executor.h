@@ -38,6 +38,9 @@ typedef struct cj_job_input {
     int zip_on_path;
     cj_limits limits;
     const char *slug; /* for logs; copied */
+    size_t slug_len;  /* 0: strlen(slug) */
+    const char *context; /* limit_overrides_context, for logs; copied */
+    size_t context_len;
     enum cj_job_path path; /* the probe checks each path; requests take either */
 } cj_job_input;
 

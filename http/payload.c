@@ -775,7 +775,7 @@ enum cj_payload_status cj_payload_parse(const char *text, size_t len, cj_payload
     if (kind_of(st.field[F_CONTEXT]) == '"')
         oom |= !(out->context = decode_string(st.field[F_CONTEXT], &out->context_len));
     if (kind_of(st.field[F_SLUG]) == '"')
-        oom |= !(out->slug = decode_string(st.field[F_SLUG], NULL));
+        oom |= !(out->slug = decode_string(st.field[F_SLUG], &out->slug_len));
     if (oom) {
         /* The interface has no internal-error status; a refusal is safe. */
         cj_payload_free(out);
@@ -802,4 +802,22 @@ int cj_json_validate(const char *text, size_t len, int want_object)
     if (want_object && st.s[skip_ws(&st, 0)] != '{')
         return -1;
     return 0;
+}
+
+size_t cj_json_skip_value(const char *text, size_t i)
+{
+    return skip_value(text, i);
+}
+
+size_t cj_json_string_decode(const char *token, size_t len, char *out, int *lone_surrogate)
+{
+    const unsigned char *b = (const unsigned char *)token + 1;
+    size_t n = len - 2, i = 0, o = 0;
+    while (i < n) {
+        uint32_t c = next_cp(b, n, &i);
+        if (c >= 0xD800 && c <= 0xDFFF)
+            *lone_surrogate = 1;
+        o += put_utf8((unsigned char *)out + o, c);
+    }
+    return o;
 }

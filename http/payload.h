@@ -22,6 +22,7 @@ typedef struct cj_payload {
     char *context; /* limit_overrides_context decoded to UTF-8 (malloc), NULL if null/absent */
     size_t context_len;
     char *slug; /* decoded (malloc), NULL if null/absent */
+    size_t slug_len;
     int unsafely;
 } cj_payload;
 
@@ -41,5 +42,14 @@ void cj_payload_free(cj_payload *p);
  * (leading/trailing white space allowed).  Returns 0 when valid; when
  * want_object is set the value must be an object. */
 int cj_json_validate(const char *text, size_t len, int want_object);
+
+/* For text cj_json_validate accepted: the offset just past the value that
+ * starts at text[i] (no white space before it).  Inside an object or array
+ * it never reads past the container's end. */
+size_t cj_json_skip_value(const char *text, size_t i);
+/* Decodes the string token (quotes included) into out, which holds len
+ * bytes: UTF-8, with a lone surrogate in its 3-byte form and *lone_surrogate
+ * set.  Returns the decoded length. */
+size_t cj_json_string_decode(const char *token, size_t len, char *out, int *lone_surrogate);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "execdir.h"
+#include "framing.h"
 #include "json_errors.h"
 #include "mounts.h"
 #include "pysite.h"
@@ -266,6 +267,12 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
         snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        return -1;
+    }
+    if (cj_framing_in_place() < 0) {
+        close(sfd);
+        snprintf(err, errlen, "strict HTTP framing is not in place: libh2o does not call phr_parse_request "
+                              "through the dynamic linker (http/framing.h)");
         return -1;
     }
     int lfd = open_listener(cfg->listen, err, errlen);

@@ -408,7 +408,7 @@ class Service:
         per path (`path=warm|cold`, when the build logs it)."""
         counts = {}
         for line in self.log_text().splitlines():
-            if "execution slug=" in line and "slug=startup-probe" not in line and " path=" in line:
+            if "execution slug=" in line and 'slug="startup-probe"' not in line and " path=" in line:
                 p = line.split(" path=", 1)[1].split()[0]
                 counts[p] = counts.get(p, 0) + 1
         return counts
