@@ -87,6 +87,10 @@ finally:
     os.rmdir(d)
 """
 
+# The service the service.*, execution.* and cgroup.* checks share; cgroup.reuse
+# kills executions at this context's REALTIME.
+MAIN_CONFIG = {"limit_overrides": {"cjvm-short": {"REALTIME": 3}}}
+
 # Software emulation is 10-20 times slower than the CI machine: importing
 # urllib.request alone takes a CPU second in the guest.
 ESCAPE_LIMITS = {"CPU": 6, "REALTIME": 15}
@@ -318,8 +322,7 @@ class Tier:
         codejail_service.  Should that fail, the rest of the tier goes on with
         only the server confined, so one profile problem does not hide all the
         others (this check stays FAIL)."""
-        svc = Service(self.prefix, "main", {"limit_overrides": {"cjvm-short": {"REALTIME": 3}}},
-                      confine="init").start()
+        svc = Service(self.prefix, "main", MAIN_CONFIG, confine="init").start()
         s = svc.wait_probe(180)
         if s == "passed":
             self.main = svc
@@ -333,7 +336,7 @@ class Tier:
             R.log(f"DENIED (service start): {line}")
         # Unconfined, the sandbox's change to codejail_sandbox is a plain
         # transition: what the sandbox checks below need.
-        alt = Service(self.prefix, "main-unconfined", {}, confine=None).start()
+        alt = Service(self.prefix, "main-unconfined", MAIN_CONFIG, confine=None).start()
         s2 = alt.wait_probe(180)
         if s2 == "passed":
             self.main = alt
