@@ -57,8 +57,9 @@ static const char EXEC_CHECK[] =
     "except OSError:\\n sys.stderr.write('codejail: exec is not blocked in this sandbox\\\\n')"
     "\\n __import__('posix')._exit(126)\")";
 
-/* Replaces each marker line, in template order, by one line: exec() keeps
- * the line number of the codejail library's tracebacks. */
+/* Replaces each marker line, in template order, by one line, so that exec()
+ * is on the line the codejail library's wrapper has it; but the library
+ * adds one line per python_path entry before it, and so does PYTHON_PATH. */
 static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err);
 
 int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_err *err)
@@ -66,7 +67,7 @@ int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_
     const char *markers[3] = {"#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
     const char *lines[3] = {s->sys_path_line != NULL ? s->sys_path_line : "pass",
                             s->exec_check ? EXEC_CHECK : "pass",
-                            s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass"};
+                            s->zip_on_path ? "pass\nsys.path.append('python_lib.zip')" : "pass"};
     size_t cap = s->wrapper_len + 1;
     for (int i = 0; i < 3; i++)
         cap += strlen(lines[i]);

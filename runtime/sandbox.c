@@ -18,6 +18,8 @@
 #include "cj_spawn.h"
 
 #define CJ_MAX_PATHS 48
+/* Where Debian keeps matplotlib's own copy of /etc/matplotlibrc. */
+#define CJ_MATPLOTLIBRC "/usr/share/matplotlib/mpl-data"
 
 struct cj_sandbox {
     pid_t pid;
@@ -247,11 +249,19 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
         goto fail;
     }
 
-    char tmpdir[PATH_MAX + 16], preload[PATH_MAX + 16];
+    char tmpdir[PATH_MAX + 16], home[PATH_MAX + 16], mplconfig[PATH_MAX + 48], preload[PATH_MAX + 16];
     snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", v->inner_tmp);
+    /* A home of its own in tmp/, as codejail's sudo gives one: pathlib and
+     * matplotlib refuse to start without; matplotlib keeps its cache there.
+     * Debian's matplotlib reads its defaults from /etc/matplotlibrc, which
+     * the root does not hold: MATPLOTLIBRC names the same file under /usr
+     * (a matplotlib that lacks it there looks in its own data, as before). */
+    snprintf(home, sizeof(home), "HOME=%s", v->inner_tmp);
+    snprintf(mplconfig, sizeof(mplconfig), "MPLCONFIGDIR=%s/.matplotlib", v->inner_tmp);
     snprintf(preload, sizeof(preload), "LD_PRELOAD=%s",
              env->noexec_so == NULL ? "" : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so);
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, "OPENBLAS_NUM_THREADS=1",
+    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, home, mplconfig, "MATPLOTLIBRC=" CJ_MATPLOTLIBRC,
+                    "OPENBLAS_NUM_THREADS=1",
                     "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
     /* -S: site's start-up work is done once at service start (pysite.c);
      * the wrapper puts its directories on sys.path. */

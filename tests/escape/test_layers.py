@@ -57,16 +57,27 @@ def test_seccomp_alone_stops_exec_and_sockets(make_service):
             "fork past NPROC"} <= passed
 
 
-def test_landlock_alone_stops_listing_root(make_service):
-    """Landlock off: the minimal root is listable (only Landlock makes
-    listing / a PermissionError), but /etc/passwd is still absent (mount
-    namespace) and everything else holds."""
-    svc = make_service({"landlock": "off"}, expect_health=503, name="nolandlock")
+@pytest.mark.parametrize("path", ["cold", "warm"])
+def test_without_landlock_the_view_still_holds(make_service, path):
+    """Landlock off: the probe passes and the service serves, because the
+    root itself holds every filesystem denial: its directories are the
+    sandbox user's to pass through, not to list, the stand-ins are root's with
+    mode 0, and nothing of the host is in it (the mount namespace).  The
+    errors are those Landlock would give."""
+    config = {"landlock": "off", "warm": {"enabled": path == "warm", "pool": 1, "preload": []}}
+    svc = make_service(config, expect_health=200, name="nolandlock-" + path)
     assert "landlock OFF" in svc.log()
-    assert_refuses_to_serve(svc)
-    failed = failed_checks(svc)
-    assert set(failed) == {"list /"}, failed
-    assert failed["list /"] == ALLOWED + " (layers meant to stop it: landlock, mount namespace)"
+    assert not failed_checks(svc) and {"list /", "read /etc/passwd", "write outside tmp/"} <= set(svc.probe_results())
+    denied = ("PermissionError", errno.EACCES)
+    for stmt in ("os.listdir('/')", "os.listdir('/tmp')", "os.listdir('..')", "os.listdir('/proc')",
+                 "os.listdir('/sys')", "os.listdir('/etc')", "open('/etc/passwd').read()",
+                 "open('/etc/hosts').read()", "open('/proc/1/cmdline').read()", "open('/tmp/x', 'w')",
+                 "open('../x', 'w')", "open('/x', 'w')", "os.mkdir('/etc/x')",
+                 "socket.socket(socket.AF_UNIX).bind('/tmp/s')"):
+        assert svc.attempt(stmt) == denied, stmt
+    assert svc.attempt("open('/etc/os-release').read()") == ("FileNotFoundError", errno.ENOENT)
+    g = svc.run("import os\nown = sorted(os.listdir('.'))\nopen('tmp/f', 'w').write('x')")
+    assert g["own"] == ["jailed_code", "tmp"], g
 
 
 def test_all_layers_off_fails_the_probe(make_service):

@@ -289,13 +289,14 @@ def test_zip_absent_when_not_uploaded(service):
     assert g == {"exists": False}
 
 
-def test_zip_exception_traceback_line_unchanged(service):
-    """Putting the zip on sys.path must not move exec() off line 19."""
+def test_zip_exception_traceback_line_as_the_library(service):
+    """The codejail library's wrapper adds a sys.path.append line for each
+    python_path entry before exec(): with python_lib.zip, exec() is on line 20."""
     z = make_zip({"course_library.py": "ANSWER = 42\n"})
     r = service.run("import course_library\n1/0", {}, python_path=["python_lib.zip"],
                     files={"python_lib.zip": ("python_lib.zip", z)})
     emsg = failed(r, {})
-    assert "/jailed_code\", line 19, in <module>\\n    exec(code, g_dict)\\n" in emsg, emsg
+    assert "/jailed_code\", line 20, in <module>\\n    exec(code, g_dict)\\n" in emsg, emsg
     assert emsg.endswith("ZeroDivisionError: division by zero\\n' with status code: 1"), emsg
 
 
