@@ -11,13 +11,15 @@ are tested with real code."""
 import errno
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 
 import pytest
 
-from conftest import wait_for
+from conftest import Service, wait_for
 from test_processes import SYSV_KEY, sysv_create, sysv_find, sysv_remove_on_host
 
 NOT_CONFIGURED = {"error": "Codejail service is not correctly configured"}
@@ -268,3 +270,42 @@ def test_without_namespaces_the_cgroup_kills_what_left_the_group(make_service):
         assert not left, f"processes outlived their execution by 3 s: {left}"
     finally:
         svc.stop()
+
+
+# ---- an installed tree the sandbox user cannot reach (a clone under /root) ----
+
+@pytest.fixture
+def private_install(prefix):
+    """The installed tree copied under a directory only root may enter, as a
+    clone in /root/project is (/root is 0700)."""
+    top = tempfile.mkdtemp(prefix="cj-esc-private-")
+    os.chmod(top, 0o700)
+    try:
+        yield shutil.copytree(prefix, os.path.join(top, "stage"), symlinks=True)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_with_namespaces_an_install_under_a_private_directory_serves(make_service, private_install):
+    """The sandbox sees the installed files through its own binds: where they
+    sit on the host does not matter."""
+    svc = make_service({}, installed=private_install, name="private-ns")
+    assert svc.run("x = 6 * 7") == {"x": 42}
+
+
+def test_without_namespaces_an_unreachable_install_stops_startup(prefix, private_install):
+    """Without a mount namespace every execution would fail at a set-up step:
+    the service refuses to start, in one line naming the path."""
+    svc = Service(private_install, {"namespaces": False}, None, "private-nons", reachable_copy=False)
+    try:
+        svc.start("exited")
+        assert svc.proc.returncode == 1, svc.log()
+        noexec = os.path.join(private_install, "bin/../lib/codejail/codejail-noexec.so")
+        lines = [line for line in svc.log().splitlines() if "cannot reach" in line]
+        assert lines == [f"codejail-server: the sandbox user (uid 65534) cannot reach {noexec}, the installed noexec "
+                         "library (without namespaces every directory above it must be searchable by that user): "
+                         "Permission denied"], svc.log()
+        assert "listening" not in svc.log()
+    finally:
+        svc.stop()
+        svc.cleanup()
