@@ -160,7 +160,7 @@ int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
         goto out;
     struct cj_go_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
                           .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
-                          .zip_on_path = spec->zip_on_path != 0};
+                          .zip_on_path = spec->zip_on_path};
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -267,15 +267,21 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
      * the wrapper puts its directories on sys.path. */
     /* In namespaces the init writes the compiled wrapper into the root
      * (mounts.c): the interpreter runs that, not the source. */
+    /* Compiled are the wrappers for no python_path and for one entry; more
+     * entries (rare: python_lib.zip named again) run the source. */
     int pyc = env->namespaces && env->wrapper_pyc[0] != NULL;
     char *argv[] = {(char *)env->python_bin, "-E", "-B",
-                    pyc ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0) : "jailed_code", NULL, NULL};
+                    pyc && spec->zip_on_path <= 1 ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0)
+                                                  : "jailed_code",
+                    NULL, NULL};
     char *argv_zip[] = {(char *)env->python_bin, "-E", "-B", pyc ? CJ_INNER_PYC1 : "jailed_code", NULL, NULL};
+    char *argv_src[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL, NULL};
     if (env->sys_path_line != NULL) {
-        memmove(argv + 2, argv + 1, 4 * sizeof(char *));
-        argv[1] = "-S";
-        memmove(argv_zip + 2, argv_zip + 1, 4 * sizeof(char *));
-        argv_zip[1] = "-S";
+        char **all[] = {argv, argv_zip, argv_src};
+        for (int i = 0; i < 3; i++) {
+            memmove(all[i] + 2, all[i] + 1, 4 * sizeof(char *));
+            all[i][1] = "-S";
+        }
     }
     cj_mount_plan mp = {
         .host_dir = sb->dir, .inner_dir = v->inner_dir, .inner_tmp = v->inner_tmp,
@@ -287,7 +293,8 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
     const int *cg_fds = NULL;
     size_t n_cg_fds = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &cg_fds) : 0;
     cj_spawn_args a = {
-        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .envp = envp,
+        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .argv_src = argv_src,
+        .envp = envp,
         .fd_stdin = in_fd, .fd_stdout = wr[CJ_STREAM_STDOUT], .fd_stderr = wr[CJ_STREAM_STDERR],
         .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP], .fd_go = go_child,
         .limits = spec->limits, .nproc_rlimit = sb->cgroup == NULL, .uid = env->uid, .gid = env->gid,

@@ -127,6 +127,14 @@ def test_same_answers_as_cold(warm, service):
     assert answers[0] == answers[1], "\n".join(answers)
     # The library's wrapper has one more line before exec(): its sys.path.append.
     assert 'jailed_code", line 20, in <module>' in answers[0] and "ZeroDivisionError" in answers[0], answers[0]
+    # python_lib.zip named twice: neither compiled wrapper, the source (line 21).
+    answers = []
+    for svc in (warm, service):
+        r = svc.run("import course_library\ncourse_library.answer()", {}, python_path=["python_lib.zip"] * 2,
+                    files={"python_lib.zip": ("python_lib.zip", z)})
+        answers.append(cjtest.normalise_sandbox_dir(r.json()["emsg"]))
+    assert answers[0] == answers[1], "\n".join(answers)
+    assert 'jailed_code", line 21, in <module>' in answers[0] and "ZeroDivisionError" in answers[0], answers[0]
 
 
 # How an execution ends, on both paths, is the interpreter's shutdown as seen
