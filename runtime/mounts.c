@@ -189,12 +189,13 @@ static int make_skeleton(void)
     return 0;
 }
 
-/* The root must be root's and closed to listing: it is writable at the
- * mount, so its owner and mode are what keeps the sandbox user out. */
+/* The new root (the cwd, before the pivot) must be root's and closed to
+ * listing: it is writable at the mount, so its owner and mode are what keeps
+ * the sandbox user out. */
 static int check_root(void)
 {
     struct stat st;
-    if (stat("/", &st) < 0)
+    if (stat(".", &st) < 0)
         return -1;
     if (st.st_uid != 0 || (st.st_mode & 07777) != 0711) {
         errno = EPERM;
@@ -239,12 +240,12 @@ int cj_mounts_enter(const cj_mount_plan *p, const char **step)
      * cgroup, and it vanishes with the namespace. */
     TRY("mount tmp/", mount("codejail-tmp", p->inner_tmp + 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                             p->tmp_options));
+    TRY("verify the root", check_root());
     /* pivot_root(".", ".") stacks the old root under the new one; detaching
      * it leaves no path back to the host. */
     TRY("pivot_root", (int)syscall(SYS_pivot_root, ".", "."));
     TRY("detach the host root", umount2(".", MNT_DETACH));
     TRY("chdir /", chdir("/"));
-    TRY("verify the root", check_root());
     /* The root stays writable at the mount: a read-only mount answers EROFS
      * before Landlock or the permission bits are asked, where codejail's
      * sandbox says PermissionError.  Its every entry is root's and closed
