@@ -266,8 +266,10 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
         cj_respond_message(req, 503, "error", "Codejail service is shutting down");
         return;
     }
-    cj_job_input in = {.zip_on_path = er->payload.python_path_has_zip, .slug = er->payload.slug,
-                       .slug_len = er->payload.slug_len, .context = er->payload.context,
+    /* Every entry is python_lib.zip by now; the wrapper gets a line for each,
+     * as the library's does. */
+    cj_job_input in = {.zip_on_path = er->payload.python_path_has_zip ? (int)er->payload.python_path_count : 0,
+                       .slug = er->payload.slug, .slug_len = er->payload.slug_len, .context = er->payload.context,
                        .context_len = er->payload.context_len};
     in.input = build_input(&er->payload, &in.input_len);
     if (zip != NULL) { /* the job takes the upload's buffer rather than a copy */

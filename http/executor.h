@@ -35,7 +35,7 @@ typedef struct cj_job_input {
     size_t input_len;
     char *zip; /* python_lib.zip or NULL: ownership passes to the job */
     size_t zip_len;
-    int zip_on_path;
+    int zip_on_path; /* python_path's entries, each python_lib.zip */
     cj_limits limits;
     const char *slug; /* for logs; copied */
     size_t slug_len;  /* 0: strlen(slug) */

@@ -89,6 +89,7 @@ static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *no
         .python_bin = cfg->python_bin, .namespaces = cfg->namespaces,
         .landlock = mode_of(cfg->landlock), .seccomp = mode_of(cfg->seccomp), .apparmor = mode_of(cfg->apparmor),
         .apparmor_profile = cfg->apparmor_profile, .cgroup_parent = cfg->cgroup_parent, .noexec_so = noexec,
+        .work_dir = cfg->work_dir,
         /* Every execution that can run at once and every sandbox made ahead
          * (prepared cold ones, waiting warm clones), twice: a cgroup comes
          * back while its namespace is still being torn down, and is reused

@@ -24,6 +24,7 @@ typedef struct cj_spawn_args {
     const char *path; /* the interpreter */
     char *const *argv;
     char *const *argv_zip; /* prepared: the argv for a request with python_lib.zip on sys.path */
+    char *const *argv_src; /* prepared: the argv running the source (python_path names it more than once) */
     char *const *envp;
     int fd_stdin;             /* becomes 0 */
     int fd_stdout, fd_stderr; /* become 1, 2 */
@@ -82,7 +83,7 @@ __attribute__((noreturn)) void cj_record_fail(int fd, int step, int errnum, cons
 struct cj_go_msg {
     long long cpu, vmem, fsize, nproc;
     int nproc_rlimit;
-    int zip_on_path; /* run argv_zip */
+    int zip_on_path; /* python_path's entries: 1 runs argv_zip, more argv_src */
 };
 
 /* Returns the pid to watch (the sandbox's init, or the interpreter), or -1. */

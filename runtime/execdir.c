@@ -57,27 +57,41 @@ static const char EXEC_CHECK[] =
     "except OSError:\\n sys.stderr.write('codejail: exec is not blocked in this sandbox\\\\n')"
     "\\n __import__('posix')._exit(126)\")";
 
-/* Replaces each marker line, in template order, by one line: exec() keeps
- * the line number of the codejail library's tracebacks. */
+/* Replaces each marker line, in template order, by one line, so that exec()
+ * is on the line the codejail library's wrapper has it; but the library
+ * adds a sys.path.append line per python_path entry before it, and so does
+ * PYTHON_PATH (after a `pass` that keeps its own line). */
 static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err);
 
 int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_err *err)
 {
+    static const char APPEND[] = "\nsys.path.append('python_lib.zip')";
     const char *markers[3] = {"#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
     const char *lines[3] = {s->sys_path_line != NULL ? s->sys_path_line : "pass",
-                            s->exec_check ? EXEC_CHECK : "pass",
-                            s->zip_on_path ? "sys.path.append('python_lib.zip')" : "pass"};
-    size_t cap = s->wrapper_len + 1;
-    for (int i = 0; i < 3; i++)
+                            s->exec_check ? EXEC_CHECK : "pass", NULL};
+    size_t n_paths = s->zip_on_path > 0 ? (size_t)s->zip_on_path : 0;
+    if (n_paths > CJ_EXECDIR_MAX_PATHS)
+        return cj_fail(err, E2BIG, "python_path has %zu entries", n_paths);
+    size_t cap = s->wrapper_len + 1 + strlen("pass") + n_paths * (sizeof(APPEND) - 1);
+    for (int i = 0; i < 2; i++)
         cap += strlen(lines[i]);
-    char *buf = malloc(cap), *o = buf;
-    if (buf == NULL)
+    char *buf = malloc(cap), *o = buf, *paths = NULL;
+    if (buf != NULL && (paths = malloc(strlen("pass") + n_paths * (sizeof(APPEND) - 1) + 1)) != NULL) {
+        char *q = paths + strlen(strcpy(paths, "pass"));
+        for (size_t i = 0; i < n_paths; i++, q += sizeof(APPEND) - 1)
+            memcpy(q, APPEND, sizeof(APPEND));
+        lines[2] = paths;
+    }
+    if (buf == NULL || paths == NULL) {
+        free(buf);
         return cj_fail(err, ENOMEM, "render jailed_code");
+    }
     const char *p = s->wrapper, *end = s->wrapper + s->wrapper_len;
     for (int i = 0; i < 3; i++) {
         const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
         if (m == NULL) {
             free(buf);
+            free(paths);
             return cj_fail(err, 0, "the jailed_code template has no %s line", markers[i]);
         }
         memcpy(o, p, (size_t)(m - p));
@@ -89,6 +103,7 @@ int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_
     memcpy(o, p, (size_t)(end - p));
     o += end - p;
     *o = '\0';
+    free(paths);
     *out = buf;
     *out_len = (size_t)(o - buf);
     return 0;

@@ -15,12 +15,16 @@ typedef struct cj_execdir_spec {
     size_t wrapper_len;
     const char *sys_path_line; /* sys.path.extend([...]): site's directories, or NULL */
     int exec_check; /* stop unless exec is blocked (the noexec library is in force) */
-    int zip_on_path;
+    int zip_on_path; /* python_path's entries (each python_lib.zip): one sys.path line each */
     const void *zip;
     size_t zip_len;
     uid_t uid;
     gid_t gid;
 } cj_execdir_spec;
+
+/* More python_path entries than this are refused (the payload's size bounds
+ * them anyway; each costs a line of the wrapper). */
+#define CJ_EXECDIR_MAX_PATHS 100000
 
 /* Makes <work_dir>/codejail-XXXXXX and fills it; path receives its name.
  * On failure nothing is left. */

@@ -20,7 +20,9 @@
     } while (0)
 
 /* mkdir -p for a path relative to the new root (cwd); the components are
- * created in the root's own tmpfs, so nothing on the host changes. */
+ * created in the root's own tmpfs, so nothing on the host changes.  0711,
+ * whatever the umask: the sandbox user may pass through (to its execution
+ * directory, to /usr) but list nothing, even with Landlock off. */
 static int mkdirs(const char *rel, size_t len)
 {
     char buf[4096];
@@ -35,8 +37,12 @@ static int mkdirs(const char *rel, size_t len)
             continue;
         char c = buf[i];
         buf[i] = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        if (mkdir(buf, 0711) == 0) {
+            if (chmod(buf, 0711) < 0)
+                return -1;
+        } else if (errno != EEXIST) {
             return -1;
+        }
         buf[i] = c;
     }
     return 0;
@@ -147,6 +153,57 @@ static int write_pyc(const char *rel, const char *pyc, size_t len, const char *i
     return close(fd);
 }
 
+/* The standard host paths, as empty stand-ins: code that opens /etc/hosts or
+ * lists /proc meets PermissionError, as under codejail's AppArmor profile,
+ * rather than FileNotFoundError, and nothing of the host is behind them.
+ * Root's, mode 0 (directories 0711): denied to the sandbox user by the
+ * permission bits alone, and by Landlock and AppArmor, which grant nothing
+ * here. */
+static const char *const SKELETON_DIRS[] = {"etc", "home", "opt", "proc", "root", "run", "srv", "sys", "tmp", "var"};
+static const char *const SKELETON_FILES[] = {"etc/hosts",      "etc/passwd",     "etc/group", "etc/shadow",
+                                             "proc/1/cmdline", "proc/1/environ"};
+
+static int make_skeleton(void)
+{
+    for (size_t i = 0; i < sizeof(SKELETON_DIRS) / sizeof(SKELETON_DIRS[0]); i++)
+        if (mkdirs(SKELETON_DIRS[i], strlen(SKELETON_DIRS[i])) < 0)
+            return -1;
+    for (size_t i = 0; i < sizeof(SKELETON_FILES) / sizeof(SKELETON_FILES[0]); i++) {
+        const char *rel = SKELETON_FILES[i];
+        if (mkdirs(rel, (size_t)(strrchr(rel, '/') - rel)) < 0)
+            return -1;
+        int fd = open(rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0);
+        if (fd < 0)
+            return -1;
+        /* Verified, not assumed: a umask only removes bits, but a stand-in
+         * the sandbox user could read would be a stand-in no longer. */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || (st.st_mode & 07777) != 0 || st.st_uid != 0) {
+            close(fd);
+            errno = EPERM;
+            return -1;
+        }
+        if (close(fd) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The new root (the cwd, before the pivot) must be root's and closed to
+ * listing: it is writable at the mount, so its owner and mode are what keeps
+ * the sandbox user out. */
+static int check_root(void)
+{
+    struct stat st;
+    if (stat(".", &st) < 0)
+        return -1;
+    if (st.st_uid != 0 || (st.st_mode & 07777) != 0711) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
 int cj_mounts_enter(const cj_mount_plan *p, const char **step)
 {
     /* Nothing we mount may propagate back to the host, nor host mounts in. */
@@ -156,12 +213,13 @@ int cj_mounts_enter(const cj_mount_plan *p, const char **step)
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, p->host_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     TRY("clone the execution directory", tree);
     TRY("mount the root tmpfs",
-        mount("codejail", p->host_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755"));
+        mount("codejail", p->host_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0711"));
     TRY("enter the new root", chdir(p->host_dir));
     for (size_t i = 0; p->binds != NULL && p->binds[i] != NULL; i++)
         TRY("bind an interpreter path", ro_bind(p->binds[i], p->binds[i] + 1, 0));
     TRY("make root symlinks", make_links(p->links));
     TRY("make /dev", make_dev());
+    TRY("make the standard paths", make_skeleton());
     if (p->noexec_so != NULL)
         /* Not noexec: ld.so maps it executable (running it is what seccomp forbids). */
         TRY("bind the noexec library", ro_bind(p->noexec_so, CJ_INNER_NOEXEC + 1, 0));
@@ -182,11 +240,17 @@ int cj_mounts_enter(const cj_mount_plan *p, const char **step)
      * cgroup, and it vanishes with the namespace. */
     TRY("mount tmp/", mount("codejail-tmp", p->inner_tmp + 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                             p->tmp_options));
+    TRY("verify the root", check_root());
     /* pivot_root(".", ".") stacks the old root under the new one; detaching
      * it leaves no path back to the host. */
     TRY("pivot_root", (int)syscall(SYS_pivot_root, ".", "."));
     TRY("detach the host root", umount2(".", MNT_DETACH));
     TRY("chdir /", chdir("/"));
-    TRY("make the root read-only", mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
+    /* The root stays writable at the mount: a read-only mount answers EROFS
+     * before Landlock or the permission bits are asked, where codejail's
+     * sandbox says PermissionError.  Its every entry is root's and closed
+     * to the sandbox user (0711 directories, mode-0 files, read-only binds),
+     * so only root could write here, 1 MiB at most, in this execution's
+     * own tmpfs; Landlock refuses the writes as well. */
     return 0;
 }

@@ -1,8 +1,10 @@
-/* The sandbox's filesystem: a fresh read-only tmpfs root holding only
- * read-only binds of what the interpreter needs, the execution directory at
- * /tmp/codejail-XXXXXX (read-only) with a size-capped tmpfs as its tmp/,
- * and /dev/null, /dev/zero, /dev/urandom.  No host /proc, /sys, /etc (but
- * what is listed), /home or other executions' directories exist in it. */
+/* The sandbox's filesystem: a fresh tmpfs root, root's and closed to the
+ * sandbox user, holding only read-only binds of what the interpreter needs,
+ * the execution directory at /tmp/codejail-XXXXXX (read-only) with a
+ * size-capped tmpfs as its tmp/, /dev/null, /dev/zero, /dev/urandom, and
+ * empty stand-ins for the standard host paths (/etc/hosts, /proc, /sys...)
+ * that answer PermissionError.  Nothing of the host's /proc, /sys, /etc (but
+ * what is listed), /home or other executions' directories is in it. */
 #ifndef CJ_MOUNTS_H
 #define CJ_MOUNTS_H
 

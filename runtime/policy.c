@@ -14,6 +14,7 @@
 #include "cgroup.h"
 #include "landlock.h"
 #include "pysite.h"
+#include "reach.h"
 #include "cj_seccomp.h"
 
 #define MAX_BINDS 16
@@ -121,6 +122,45 @@ static int layer_check(const char *name, enum cj_policy_mode mode, int available
     return 0;
 }
 
+static int under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* What every execution opens as the sandbox user, checked as that user now:
+ * out of its reach (an installation under /root, mode 0700) every execution
+ * would fail at a set-up step, so the service does not start.  With a mount
+ * namespace the paths are seen through their binds, whose parents are the
+ * sandbox root's own; without one, the host path counts whole, and Landlock
+ * opens each path it grants, and the execution directories, as that user. */
+static int check_reach(const cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
+{
+    cj_reach items[MAX_BINDS + 4];
+    size_t n = 0;
+    char real[PATH_MAX];
+    if (realpath(o->python_bin, real) == NULL)
+        return cj_fail(err, errno, "python_bin %s", o->python_bin);
+    if (env->namespaces) {
+        const char *bind = NULL;
+        for (size_t i = 0; env->binds[i] != NULL; i++)
+            if (under(real, env->binds[i]) && (bind == NULL || strlen(env->binds[i]) > strlen(bind)))
+                bind = env->binds[i];
+        items[n++] = (cj_reach){real, bind, X_OK, "the interpreter (python_bin)"};
+        if (env->noexec_so != NULL)
+            items[n++] = (cj_reach){env->noexec_so, env->noexec_so, R_OK, "the installed noexec library"};
+        return cj_reach_check(items, n, env->uid, env->gid, err);
+    }
+    items[n++] = (cj_reach){o->python_bin, NULL, X_OK, "the interpreter (python_bin)"};
+    if (env->noexec_so != NULL)
+        items[n++] = (cj_reach){env->noexec_so, NULL, R_OK, "the installed noexec library"};
+    if (o->work_dir != NULL)
+        items[n++] = (cj_reach){o->work_dir, NULL, X_OK, "work_dir"};
+    for (size_t i = 0; env->landlock && env->binds[i] != NULL; i++)
+        items[n++] = (cj_reach){env->binds[i], NULL, F_OK, "a path the interpreter needs"};
+    return cj_reach_check(items, n, env->uid, env->gid, err);
+}
+
 int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
 {
     env->namespaces = o->namespaces;
@@ -177,6 +217,8 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
         if (env->cgroup_pool == NULL)
             return cj_fail(err, ENOMEM, "cgroup pool");
     }
+    if (check_reach(env, o, err) < 0)
+        return -1;
     fprintf(stderr,
             "codejail-server: confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, "
             "cgroups %s\n",

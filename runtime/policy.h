@@ -17,6 +17,7 @@ typedef struct cj_policy_opts {
     const char *cgroup_parent; /* "" = no cgroups */
     size_t cgroup_pool;        /* idle execution cgroups kept for reuse */
     const char *noexec_so;     /* path of codejail-noexec.so */
+    const char *work_dir;      /* where execution directories are made */
     long long tmp_bytes;
 } cj_policy_opts;
 

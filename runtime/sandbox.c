@@ -18,6 +18,8 @@
 #include "cj_spawn.h"
 
 #define CJ_MAX_PATHS 48
+/* Where Debian keeps matplotlib's own copy of /etc/matplotlibrc. */
+#define CJ_MATPLOTLIBRC "/usr/share/matplotlib/mpl-data"
 
 struct cj_sandbox {
     pid_t pid;
@@ -158,7 +160,7 @@ int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
         goto out;
     struct cj_go_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
                           .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
-                          .zip_on_path = spec->zip_on_path != 0};
+                          .zip_on_path = spec->zip_on_path};
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -247,25 +249,39 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
         goto fail;
     }
 
-    char tmpdir[PATH_MAX + 16], preload[PATH_MAX + 16];
+    char tmpdir[PATH_MAX + 16], home[PATH_MAX + 16], mplconfig[PATH_MAX + 48], preload[PATH_MAX + 16];
     snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", v->inner_tmp);
+    /* A home of its own in tmp/, as codejail's sudo gives one: pathlib and
+     * matplotlib refuse to start without; matplotlib keeps its cache there.
+     * Debian's matplotlib reads its defaults from /etc/matplotlibrc, which
+     * the root does not hold: MATPLOTLIBRC names the same file under /usr
+     * (a matplotlib that lacks it there looks in its own data, as before). */
+    snprintf(home, sizeof(home), "HOME=%s", v->inner_tmp);
+    snprintf(mplconfig, sizeof(mplconfig), "MPLCONFIGDIR=%s/.matplotlib", v->inner_tmp);
     snprintf(preload, sizeof(preload), "LD_PRELOAD=%s",
              env->noexec_so == NULL ? "" : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so);
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, "OPENBLAS_NUM_THREADS=1",
+    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, home, mplconfig, "MATPLOTLIBRC=" CJ_MATPLOTLIBRC,
+                    "OPENBLAS_NUM_THREADS=1",
                     "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
     /* -S: site's start-up work is done once at service start (pysite.c);
      * the wrapper puts its directories on sys.path. */
     /* In namespaces the init writes the compiled wrapper into the root
      * (mounts.c): the interpreter runs that, not the source. */
+    /* Compiled are the wrappers for no python_path and for one entry; more
+     * entries (rare: python_lib.zip named again) run the source. */
     int pyc = env->namespaces && env->wrapper_pyc[0] != NULL;
     char *argv[] = {(char *)env->python_bin, "-E", "-B",
-                    pyc ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0) : "jailed_code", NULL, NULL};
+                    pyc && spec->zip_on_path <= 1 ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0)
+                                                  : "jailed_code",
+                    NULL, NULL};
     char *argv_zip[] = {(char *)env->python_bin, "-E", "-B", pyc ? CJ_INNER_PYC1 : "jailed_code", NULL, NULL};
+    char *argv_src[] = {(char *)env->python_bin, "-E", "-B", "jailed_code", NULL, NULL};
     if (env->sys_path_line != NULL) {
-        memmove(argv + 2, argv + 1, 4 * sizeof(char *));
-        argv[1] = "-S";
-        memmove(argv_zip + 2, argv_zip + 1, 4 * sizeof(char *));
-        argv_zip[1] = "-S";
+        char **all[] = {argv, argv_zip, argv_src};
+        for (int i = 0; i < 3; i++) {
+            memmove(all[i] + 2, all[i] + 1, 4 * sizeof(char *));
+            all[i][1] = "-S";
+        }
     }
     cj_mount_plan mp = {
         .host_dir = sb->dir, .inner_dir = v->inner_dir, .inner_tmp = v->inner_tmp,
@@ -277,7 +293,8 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
     const int *cg_fds = NULL;
     size_t n_cg_fds = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &cg_fds) : 0;
     cj_spawn_args a = {
-        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .envp = envp,
+        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .argv_src = argv_src,
+        .envp = envp,
         .fd_stdin = in_fd, .fd_stdout = wr[CJ_STREAM_STDOUT], .fd_stderr = wr[CJ_STREAM_STDERR],
         .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP], .fd_go = go_child,
         .limits = spec->limits, .nproc_rlimit = sb->cgroup == NULL, .uid = env->uid, .gid = env->gid,

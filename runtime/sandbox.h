@@ -62,7 +62,7 @@ typedef struct cj_sandbox_spec {
     size_t input_len;
     const void *zip; /* python_lib.zip contents, NULL when not uploaded */
     size_t zip_len;
-    int zip_on_path; /* python_path names python_lib.zip */
+    int zip_on_path; /* how many times python_path names python_lib.zip */
 } cj_sandbox_spec;
 
 /* Creates the execution directory and starts the sandboxed interpreter.

@@ -173,8 +173,10 @@ static __attribute__((noreturn)) void interpreter_main(const cj_spawn_args *a, i
     if (a->seccomp != NULL && (r = cj_seccomp_apply(a->seccomp)) < 0)
         cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
     char *const *argv = a->argv;
-    if (a->fd_go >= 0 && await_request(fd))
-        argv = a->argv_zip;
+    if (a->fd_go >= 0) {
+        int paths = await_request(fd);
+        argv = paths == 0 ? a->argv : paths == 1 ? a->argv_zip : a->argv_src;
+    }
     execve(a->path, argv, a->envp);
     cj_record_fail(fd, CJ_STEP_EXEC, errno, a->path);
 }

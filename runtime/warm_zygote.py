@@ -153,10 +153,12 @@ def run_execution(wrappers, exit_now):
         # touches (0.2 ms a wrapper).
         first = next(iter(wrappers))
         compiled = {first: renamed(wrappers[first], path)}
-        # The cold interpreter's environment (sandbox.c): TMPDIR is tmp/.
+        # The cold interpreter's environment (sandbox.c): TMPDIR and HOME are tmp/.
         # Only what differs is changed: the warm interpreter started with the
         # rest, and every entry changed copies pages.
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": os.path.join(os.getcwd(), "tmp"),
+        tmp = os.path.join(os.getcwd(), "tmp")
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": tmp, "HOME": tmp,
+               "MPLCONFIGDIR": os.path.join(tmp, ".matplotlib"), "MATPLOTLIBRC": "/usr/share/matplotlib/mpl-data",
                "OPENBLAS_NUM_THREADS": "1", "LANG": "C.UTF-8"}
         for key in [k for k in os.environ if k not in env]:
             del os.environ[key]

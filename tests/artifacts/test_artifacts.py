@@ -429,13 +429,18 @@ def test_install_script_without_apparmor_parser():
 def test_install_script_refuses_non_root():
     parser = need_tool("apparmor_parser", "apparmor")
     env = {"PATH": f"{os.path.dirname(parser)}:/usr/bin:/bin"}
-    cmd = ["sh", str(INSTALL_SH)]
-    if os.geteuid() == 0:
-        setpriv = need_tool("setpriv", "util-linux")
-        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
-    r = run(cmd, env=env)
+    with tempfile.TemporaryDirectory() as d:
+        # A copy the other user can read: the clone may sit where only root
+        # may look (/root/project, /root being 0700).
+        os.chmod(d, 0o755)
+        script = shutil.copytree(APPARMOR, os.path.join(d, "apparmor")) + "/install.sh"
+        cmd = ["sh", script]
+        if os.geteuid() == 0:
+            setpriv = need_tool("setpriv", "util-linux")
+            cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        r = run(cmd, env=env, cwd=d)
     assert r.returncode == 1
-    assert "must run as root" in r.stderr
+    assert "must run as root" in r.stderr, r.stderr
     # The real loading path is not run here: it would change the host kernel's policy.
 
 

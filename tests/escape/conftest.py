@@ -11,8 +11,12 @@ FAILS every test (never skips).
   once with warm start: every test using it runs on both paths.
 - `nons_service`: the same with `namespaces: false` (Landlock, seccomp and
   cgroups alone), for the tests that each layer holds on its own.
-- `make_service(config, expect_health=200)`: a service with a special
-  configuration (one confinement layer off, ...), stopped at test end.
+- `make_service(config, expect_health=200, installed=None)`: a service with a
+  special configuration (one confinement layer off, ...) or run from another
+  installed tree, stopped at test end.
+
+With `namespaces: false`, a tree the sandbox user cannot reach (a clone under
+/root) is run from a copy in the service's own directory.
 
 `svc.attempt(stmt)` runs stmt in the sandbox and returns what it raised
 there: (exception type name, errno), or ("ALLOWED", None).
@@ -82,11 +86,23 @@ def cgroup_procs(parent):
     return out
 
 
+def sandbox_user_reaches(path):
+    """Whether uid/gid 65534 (the services' `user: nobody`) can read path."""
+    return subprocess.run(["/usr/bin/test", "-r", path], user=65534, group=65534, extra_groups=[],
+                          cwd="/").returncode == 0
+
+
 class Service:
-    def __init__(self, prefix, config, env, name):
-        self.prefix = prefix
+    def __init__(self, prefix, config, env, name, reachable_copy=True):
         self.home = tempfile.mkdtemp(prefix=f"cj-esc-{name}-")
         os.chmod(self.home, 0o711)
+        self.prefix = prefix
+        noexec = os.path.join(prefix, "lib/codejail/codejail-noexec.so")
+        if reachable_copy and config.get("namespaces", True) is False and not sandbox_user_reaches(noexec):
+            # Without a mount namespace the sandbox user opens the installed
+            # files by their host paths, and the tree may be where it cannot
+            # (a clone in /root/project, /root being 0700): run a copy.
+            self.prefix = shutil.copytree(prefix, os.path.join(self.home, "prefix"), symlinks=True)
         self.work_dir = os.path.join(self.home, "work")
         os.mkdir(self.work_dir, 0o711)
         self.cgroup_parent = f"codejail-esc-{os.getpid()}-{name}"
@@ -318,8 +334,8 @@ def nons_service(prefix):
 def make_service(prefix):
     started = []
 
-    def factory(config, expect_health=200, name="layer"):
-        svc = Service(prefix, config, None, name)
+    def factory(config, expect_health=200, name="layer", installed=None):
+        svc = Service(installed or prefix, config, None, name, reachable_copy=installed is None)
         started.append(svc)
         return svc.start(expect_health)
 

@@ -1,10 +1,14 @@
 """Reaching the host's files from the sandbox: reading, listing, writing,
 through symlinks, and what leaks by environment or inherited descriptors.
 
-The sandbox's root is a minimal read-only tmpfs (the interpreter's /usr, the
-loader cache, /etc/alternatives, a few /dev nodes and the execution
-directory), under Landlock: what the root lacks is FileNotFoundError, what it
-holds outside the execution directory is PermissionError."""
+The sandbox's root is a per-execution tmpfs, root's and closed to the sandbox
+user (the interpreter's /usr, the loader cache, /etc/alternatives, a few /dev
+nodes and the execution directory, bound read-only), under Landlock.  The
+standard host paths (/etc/passwd, /etc/hosts, /proc, /sys, /home, /root...)
+are there as empty stand-ins, so touching them is PermissionError (EACCES),
+what codejail's AppArmor sandbox answers; anything else of the host is not
+there at all (FileNotFoundError).  Writing anywhere but tmp/ is EACCES, except
+in the read-only binds (the execution directory itself, /usr): EROFS."""
 
 import errno
 import io
@@ -14,25 +18,30 @@ import pytest
 
 from conftest import SECRET_ENV, SECRET_VALUE
 
-DENIED_WRITE = {("PermissionError", errno.EACCES), ("PermissionError", errno.EPERM), ("OSError", errno.EROFS)}
+DENIED = ("PermissionError", errno.EACCES)
+ABSENT = ("FileNotFoundError", errno.ENOENT)
+READ_ONLY = ("OSError", errno.EROFS)
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "/etc/hosts", "/etc/shadow", "/proc/1/cmdline",
-                                  "/proc/self/environ", "/root/.bashrc", "/home"])
-def test_read_host_path_is_absent(service, path):
-    assert service.attempt(f"open({path!r}, 'rb').read()") == ("FileNotFoundError", errno.ENOENT)
+                                  "/proc/1/environ", "/home", "/root", "/sys", "/proc"])
+def test_read_standard_host_path_is_denied(service, path):
+    assert service.attempt(f"open({path!r}, 'rb').read()") == DENIED
 
 
-@pytest.mark.parametrize("path", ["/root", "/home", "/sys", "/proc"])
-def test_list_host_dir_is_absent(service, path):
-    assert service.attempt(f"os.listdir({path!r})") == ("FileNotFoundError", errno.ENOENT)
+@pytest.mark.parametrize("path", ["/root/.bashrc", "/proc/self/environ", "/proc/1/status", "/sys/kernel",
+                                  "/etc/os-release", "/home/user", "/var/log/syslog"])
+def test_behind_the_stand_ins_is_nothing(service, path):
+    """The stand-ins are empty: nothing of the host is under them."""
+    assert service.attempt(f"open({path!r}, 'rb').read()") == ABSENT
 
 
-@pytest.mark.parametrize("path", ["/", "/tmp", "..", "/dev", "/etc"])
+@pytest.mark.parametrize("path", ["/", "/tmp", "..", "../..", "/dev", "/etc", "/proc", "/proc/1", "/sys",
+                                  "/root", "/home", "/var"])
 def test_list_outside_own_dir_is_denied(service, path):
     """The contract: listing /, /tmp and .. must be PermissionError (the Django
-    service's own probe checks /)."""
-    assert service.attempt(f"os.listdir({path!r})") == ("PermissionError", errno.EACCES)
+    service's own probe checks /); so is every standard directory."""
+    assert service.attempt(f"os.listdir({path!r})") == DENIED
 
 
 def test_list_noexec_library_dir(service):
@@ -46,18 +55,44 @@ def test_list_noexec_library_dir(service):
 def test_service_files_are_absent(service):
     """The service's own configuration and log, by their host paths."""
     for path in (service.log_path, service.home + "/codejail.yaml"):
-        assert service.attempt("open(P).read()", {"P": path}) == ("FileNotFoundError", errno.ENOENT), path
+        assert service.attempt("open(P).read()", {"P": path}) == ABSENT, path
 
 
-@pytest.mark.parametrize("path", ["escape.txt", "jailed_code", "/escape.txt", "/tmp/escape.txt",
-                                  "/usr/lib/escape.txt", "/dev/zero", "/etc/ld.so.cache"])
+@pytest.mark.parametrize("path", ["/escape.txt", "/tmp/escape.txt", "../escape.txt", "/etc/hosts",
+                                  "/etc/escape.txt", "/proc/1/cmdline", "/root/escape.txt", "/dev/zero",
+                                  "/etc/ld.so.cache", "jailed_code"])
 def test_write_outside_tmp_is_denied(service, path):
-    assert service.attempt(f"open({path!r}, 'ab').write(b'x')") in DENIED_WRITE
+    assert service.attempt(f"open({path!r}, 'ab').write(b'x')") == DENIED
 
 
-def test_mkdir_and_unlink_outside_tmp_are_denied(service):
-    assert service.attempt("os.mkdir('newdir')") in DENIED_WRITE
-    assert service.attempt("os.unlink('jailed_code')") in DENIED_WRITE
+@pytest.mark.parametrize("path", ["escape.txt", "/usr/lib/escape.txt"])
+def test_write_in_a_read_only_bind_is_refused(service, path):
+    """The execution directory and the interpreter's tree are the host's,
+    bound read-only: the mount refuses before anything else is asked."""
+    assert service.attempt(f"open({path!r}, 'ab').write(b'x')") == READ_ONLY
+
+
+def test_mkdir_symlink_and_unlink_outside_tmp_are_denied(service):
+    assert service.attempt("os.mkdir('/tmp/newdir')") == DENIED
+    assert service.attempt("os.symlink('/etc', '/tmp/link')") == DENIED
+    assert service.attempt("os.mkdir('newdir')") == READ_ONLY
+    assert service.attempt("os.unlink('jailed_code')") == READ_ONLY
+
+
+def test_unix_socket_binds_only_in_tmp(service):
+    bind = "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\ns.bind({!r})\nresult = s.fileno()"
+    assert service.attempt(bind.format("/tmp/cj-sock")) == DENIED
+    assert service.attempt(bind.format("../cj-sock")) == DENIED
+    assert service.attempt(bind.format("tmp/cj-sock")) == ("ALLOWED", None)
+    assert isinstance(service.last["result"], int)
+
+
+def test_home_is_in_tmp(service):
+    """Code that wants a home (pathlib, matplotlib's config and cache) gets
+    tmp/, as codejail's sudo gives the sandbox user one."""
+    g = service.run("import os, pathlib\nhome = str(pathlib.Path.home())\ntmp = os.path.join(os.getcwd(), 'tmp')\n"
+                    "mpl = os.environ['MPLCONFIGDIR']\n")
+    assert g["home"] == g["tmp"] and g["mpl"] == g["tmp"] + "/.matplotlib", g
 
 
 def test_tmp_is_writable_and_is_tmpdir(service):
@@ -73,8 +108,8 @@ def test_file_past_fsize_is_too_large(service):
 
 
 def test_symlink_to_host_file_leads_nowhere(service):
-    assert service.attempt("os.symlink('/etc/passwd', 'tmp/link')\nopen('tmp/link').read()") == \
-        ("FileNotFoundError", errno.ENOENT)
+    assert service.attempt("os.symlink('/etc/passwd', 'tmp/link')\nopen('tmp/link').read()") == DENIED
+    assert service.attempt("os.symlink('/etc/os-release', 'tmp/link2')\nopen('tmp/link2').read()") == ABSENT
 
 
 def _zip_with_symlink():
@@ -103,7 +138,7 @@ def test_symlink_inside_python_lib_zip(service):
     """
     outcome = service.attempt(stmt, files={"python_lib.zip": ("python_lib.zip", _zip_with_symlink())},
                               python_path=["python_lib.zip"])
-    assert outcome == ("FileNotFoundError", errno.ENOENT)
+    assert outcome == DENIED  # the stand-in /etc/passwd
     assert service.last["imported"] == 42
 
 
@@ -134,11 +169,13 @@ def test_library_written_to_tmp_cannot_be_loaded(service):
 def test_environment_has_nothing_of_the_service(service):
     g = service.run("import os\nenv = dict(os.environ)")
     assert SECRET_ENV not in g["env"] and SECRET_VALUE not in repr(g["env"])
-    assert set(g["env"]) <= {"PATH", "TMPDIR", "OPENBLAS_NUM_THREADS", "LANG", "LD_PRELOAD"}, g["env"]
+    assert set(g["env"]) <= {"PATH", "TMPDIR", "HOME", "MPLCONFIGDIR", "MATPLOTLIBRC", "OPENBLAS_NUM_THREADS",
+                             "LANG", "LD_PRELOAD"}, g["env"]
 
 
 def test_init_environment_is_unreadable(service):
-    assert service.attempt("open('/proc/1/environ', 'rb').read()") == ("FileNotFoundError", errno.ENOENT)
+    assert service.attempt("open('/proc/1/environ', 'rb').read()") == DENIED
+    assert service.attempt("open('/proc/1/cmdline', 'rb').read()") == DENIED
 
 
 def test_only_standard_descriptors_are_inherited(service):

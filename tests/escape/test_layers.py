@@ -11,13 +11,15 @@ are tested with real code."""
 import errno
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 
 import pytest
 
-from conftest import wait_for
+from conftest import Service, wait_for
 from test_processes import SYSV_KEY, sysv_create, sysv_find, sysv_remove_on_host
 
 NOT_CONFIGURED = {"error": "Codejail service is not correctly configured"}
@@ -57,16 +59,27 @@ def test_seccomp_alone_stops_exec_and_sockets(make_service):
             "fork past NPROC"} <= passed
 
 
-def test_landlock_alone_stops_listing_root(make_service):
-    """Landlock off: the minimal root is listable (only Landlock makes
-    listing / a PermissionError), but /etc/passwd is still absent (mount
-    namespace) and everything else holds."""
-    svc = make_service({"landlock": "off"}, expect_health=503, name="nolandlock")
+@pytest.mark.parametrize("path", ["cold", "warm"])
+def test_without_landlock_the_view_still_holds(make_service, path):
+    """Landlock off: the probe passes and the service serves, because the
+    root itself holds every filesystem denial: its directories are the
+    sandbox user's to pass through, not to list, the stand-ins are root's with
+    mode 0, and nothing of the host is in it (the mount namespace).  The
+    errors are those Landlock would give."""
+    config = {"landlock": "off", "warm": {"enabled": path == "warm", "pool": 1, "preload": []}}
+    svc = make_service(config, expect_health=200, name="nolandlock-" + path)
     assert "landlock OFF" in svc.log()
-    assert_refuses_to_serve(svc)
-    failed = failed_checks(svc)
-    assert set(failed) == {"list /"}, failed
-    assert failed["list /"] == ALLOWED + " (layers meant to stop it: landlock, mount namespace)"
+    assert not failed_checks(svc) and {"list /", "read /etc/passwd", "write outside tmp/"} <= set(svc.probe_results())
+    denied = ("PermissionError", errno.EACCES)
+    for stmt in ("os.listdir('/')", "os.listdir('/tmp')", "os.listdir('..')", "os.listdir('/proc')",
+                 "os.listdir('/sys')", "os.listdir('/etc')", "open('/etc/passwd').read()",
+                 "open('/etc/hosts').read()", "open('/proc/1/cmdline').read()", "open('/tmp/x', 'w')",
+                 "open('../x', 'w')", "open('/x', 'w')", "os.mkdir('/etc/x')",
+                 "socket.socket(socket.AF_UNIX).bind('/tmp/s')"):
+        assert svc.attempt(stmt) == denied, stmt
+    assert svc.attempt("open('/etc/os-release').read()") == ("FileNotFoundError", errno.ENOENT)
+    g = svc.run("import os\nown = sorted(os.listdir('.'))\nopen('tmp/f', 'w').write('x')")
+    assert g["own"] == ["jailed_code", "tmp"], g
 
 
 def test_all_layers_off_fails_the_probe(make_service):
@@ -257,3 +270,42 @@ def test_without_namespaces_the_cgroup_kills_what_left_the_group(make_service):
         assert not left, f"processes outlived their execution by 3 s: {left}"
     finally:
         svc.stop()
+
+
+# ---- an installed tree the sandbox user cannot reach (a clone under /root) ----
+
+@pytest.fixture
+def private_install(prefix):
+    """The installed tree copied under a directory only root may enter, as a
+    clone in /root/project is (/root is 0700)."""
+    top = tempfile.mkdtemp(prefix="cj-esc-private-")
+    os.chmod(top, 0o700)
+    try:
+        yield shutil.copytree(prefix, os.path.join(top, "stage"), symlinks=True)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_with_namespaces_an_install_under_a_private_directory_serves(make_service, private_install):
+    """The sandbox sees the installed files through its own binds: where they
+    sit on the host does not matter."""
+    svc = make_service({}, installed=private_install, name="private-ns")
+    assert svc.run("x = 6 * 7") == {"x": 42}
+
+
+def test_without_namespaces_an_unreachable_install_stops_startup(prefix, private_install):
+    """Without a mount namespace every execution would fail at a set-up step:
+    the service refuses to start, in one line naming the path."""
+    svc = Service(private_install, {"namespaces": False}, None, "private-nons", reachable_copy=False)
+    try:
+        svc.start("exited")
+        assert svc.proc.returncode == 1, svc.log()
+        noexec = os.path.join(private_install, "bin/../lib/codejail/codejail-noexec.so")
+        lines = [line for line in svc.log().splitlines() if "cannot reach" in line]
+        assert lines == [f"codejail-server: the sandbox user (uid 65534) cannot reach {noexec}, the installed noexec "
+                         "library (without namespaces every directory above it must be searchable by that user): "
+                         "Permission denied"], svc.log()
+        assert "listening" not in svc.log()
+    finally:
+        svc.stop()
+        svc.cleanup()

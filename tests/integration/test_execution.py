@@ -289,13 +289,17 @@ def test_zip_absent_when_not_uploaded(service):
     assert g == {"exists": False}
 
 
-def test_zip_exception_traceback_line_unchanged(service):
-    """Putting the zip on sys.path must not move exec() off line 19."""
+@pytest.mark.parametrize("entries", [1, 2, 3])
+def test_zip_exception_traceback_line_as_the_library(service, entries):
+    """The codejail library's wrapper adds a sys.path.append line for each
+    python_path entry before exec(): with python_lib.zip once, exec() is on
+    line 20; named again, one line further each time."""
     z = make_zip({"course_library.py": "ANSWER = 42\n"})
-    r = service.run("import course_library\n1/0", {}, python_path=["python_lib.zip"],
+    r = service.run("import course_library\n1/0", {}, python_path=["python_lib.zip"] * entries,
                     files={"python_lib.zip": ("python_lib.zip", z)})
     emsg = failed(r, {})
-    assert "/jailed_code\", line 19, in <module>\\n    exec(code, g_dict)\\n" in emsg, emsg
+    line = 19 + entries
+    assert f"/jailed_code\", line {line}, in <module>\\n    exec(code, g_dict)\\n" in emsg, emsg
     assert emsg.endswith("ZeroDivisionError: division by zero\\n' with status code: 1"), emsg
 
 

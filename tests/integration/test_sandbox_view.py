@@ -86,9 +86,21 @@ def test_environment_is_minimal(service):
     assert "TMPDIR" in env
     # Nothing of the service's own environment (that of the test process,
     # plus the secret) except what any process needs.
-    allowed = {"PATH", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "HOME", "OPENBLAS_NUM_THREADS"}
+    allowed = {"PATH", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "HOME", "OPENBLAS_NUM_THREADS", "MPLCONFIGDIR",
+               "MATPLOTLIBRC"}
     leaked = sorted(k for k in os.environ if k in env and k not in allowed)
     assert leaked == [], leaked
+
+
+def test_matplotlib_draws_with_its_home_in_tmp(service):
+    """matplotlib needs a home for its configuration and font cache (without
+    one it stops at import): the execution's tmp/ is its home."""
+    code = ("import os\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots()\nax.plot([1, 2, 3], [3, 1, 2])\nfig.savefig('tmp/plot.png')\n"
+            "head = open('tmp/plot.png', 'rb').read(4).decode('latin-1')\n"
+            "home = os.path.expanduser('~') == os.path.join(os.getcwd(), 'tmp')\ndel fig, ax\n")
+    g = ok_globals(service.run(code, {}))
+    assert (g["head"], g["home"]) == ("\x89PNG", True), g
 
 
 def test_runs_unprivileged(service):
