@@ -15,6 +15,7 @@ class ContainerService(conftest.Service):
         self._url, self.name = url, name
         self.proc = None
         self.pool = remote.POOL
+        self.port = 8080  # where the service listens, as its network sees it (not the host's 18030)
 
     def url(self, path):
         return self._url + path

@@ -140,10 +140,46 @@ def test_up_is_healthy_and_confined(up):
     assert any(os.listdir(os.path.join(d, "codejail")) for d in made)
 
 
+def python_cgroups(cid):
+    """The cgroups below the container's `codejail` holding an interpreter."""
+    found = set()
+    for top in host_cgroups(cid):
+        for d, _, files in os.walk(os.path.join(top, "codejail")):
+            if "cgroup.procs" not in files:
+                continue
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids = f.read().split()
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "python":
+                            found.add(d)
+                except OSError:
+                    pass
+    return found
+
+
 def test_an_execution_runs_in_its_cgroup(up):
-    g = execute("cg = open('/proc/self/cgroup').read()")
-    # Inside its own cgroup namespace an execution sees itself at the root.
-    assert all(line.endswith(":/") for line in g["cg"].split()), g["cg"]
+    """Seen from the host: a running execution's interpreter is in a cgroup
+    below the container's `codejail`, with its memory and pids limits."""
+    t = threading.Thread(target=lambda: execute("import time\ntime.sleep(2)"))
+    t.start()
+    deadline = time.monotonic() + 5
+    found = set()
+    while time.monotonic() < deadline and not found:
+        found = python_cgroups(up)
+        time.sleep(0.05)
+    t.join(30)
+    assert found, f"no execution found in any cgroup under {host_cgroups(up)}"
+    limits = {}
+    for d in found:
+        for name in ("memory.limit_in_bytes", "memory.max", "pids.max"):
+            if os.path.exists(os.path.join(d, name)):
+                with open(os.path.join(d, name)) as f:
+                    limits[name] = f.read().strip()
+    assert "pids.max" in limits and ("memory.limit_in_bytes" in limits or "memory.max" in limits), limits
+    for name, value in limits.items():
+        assert value != "max" and int(value) < 2**62, f"{name} is unlimited: {limits}"
 
 
 def suite(tmp_path, plugin, paths, extra_path):
