@@ -361,8 +361,11 @@ static int v1_make_writable(const struct v1_mount *m, const char *ctl)
     if (v1_own_cgroup(ctl, own, sizeof(own)) < 0)
         return -1;
     if (strcmp(own, m->root) != 0) {
-        errno = EROFS;
-        return v1_not_writable("%s shows the cgroup %s, not ours (%s): not remounted", m->mp, m->root, own);
+        say("cgroup: %s is read-only and shows the cgroup %s, not this process's (%s): only a "
+            "container's own cgroup is made writable.  Run codejail-init as the container's PID 1 (Docker "
+            "and containerd mount its own cgroup there), give it a writable cgroup, or run with --no-cgroups",
+            m->mp, m->root, own);
+        return -1;
     }
     /* A bind remount replaces every per-mount flag: keep the ones it had. */
     unsigned long keep = MS_REMOUNT | MS_BIND;
