@@ -359,9 +359,13 @@ def test_service_profile_essentials():
                     r"ptrace\s*,", r"change_profile\s*,", r"change_profile\s+->\s*\*\*?\s*,"):
         assert not re.search(rf"^\s*{blanket}", text, re.M), f"blanket rule {blanket!r} in codejail_service"
     # Every mount target is an execution directory, the namespace root, or
-    # one of codejail-init's set-up points (work tmpfs, cgroup2, its /proc).
+    # one of codejail-init's set-up points (work tmpfs, cgroup2, its /proc,
+    # the v1 controllers' bind remount).
     for target in re.findall(r"^\s*mount\b[^\n]*->\s*(\S+?)\s*,\s*$", text, re.M):
-        assert target in ("/", "/proc/", "/sys/fs/cgroup/") or target.startswith("@{CJ_WORK}/"), target
+        assert target in ("/", "/proc/", "/sys/fs/cgroup/", "/sys/fs/cgroup/*/") or target.startswith("@{CJ_WORK}/"), target
+    # and there only a remount of what is mounted (no new mount, no bind in)
+    for rule in re.findall(r"^\s*mount\b[^\n]*->\s*/sys/fs/cgroup/\*/\s*,", text, re.M):
+        assert "remount" in rule and "fstype" not in rule and re.search(r"options in \([^)]*\)\s*->", rule), rule
     # a proc mount only in codejail-init's own pid namespace, at /proc
     assert re.findall(r"^\s*mount\s+fstype=proc\b[^\n]*", text, re.M) == [
         "  mount fstype=proc options=(rw, nosuid, nodev, noexec) proc -> /proc/,"]
