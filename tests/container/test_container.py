@@ -98,13 +98,17 @@ def execute(code, timeout=30):
 
 @pytest.fixture(scope="module")
 def up():
-    for leftover in ("down",):  # a previous run cut short
-        subprocess.run([os.path.join(ROOT, "dev"), leftover], cwd=ROOT, env=env(),
-                       capture_output=True, timeout=120)
+    # A previous run cut short (its container would hold the port).
+    subprocess.run([os.path.join(ROOT, "dev"), "down"], cwd=ROOT, env=env(), capture_output=True, timeout=120)
     t = time.monotonic()
-    dev("up", timeout=1500)
+    try:
+        dev("up", timeout=1500)
+        cid = inspect("{{.Id}}")
+    except BaseException:
+        # Nothing may stay behind a failed start either.
+        subprocess.run([os.path.join(ROOT, "dev"), "down"], cwd=ROOT, env=env(), capture_output=True, timeout=120)
+        raise
     print(f"./dev up: {time.monotonic() - t:.1f}s")
-    cid = inspect("{{.Id}}")
     net = f"{PROJECT}_default"
     yield cid
     dev("down", timeout=120)
