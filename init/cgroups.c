@@ -43,6 +43,25 @@ __attribute__((format(printf, 1, 2))) static int not_writable(const char *fmt, .
     return -1;
 }
 
+/* The one message for v1: Docker and containerd bind-mount each controller
+ * of the container's own cgroup read-only, and --cgroupns=private does not
+ * change that; what works is letting us remount them. */
+__attribute__((format(printf, 1, 2))) static int v1_not_writable(const char *fmt, ...)
+{
+    int e = errno;
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    say("cgroup: the cgroup v1 controllers are not writable [%s: %s]: as the container's PID 1, "
+        "codejail-init remounts its own container's controller directories read-write, which needs "
+        "CAP_SYS_ADMIN and mount(2) allowed by the container's seccomp and AppArmor profiles (the "
+        "security_opt and cap_add of compose/docker-compose.yml); or run with --no-cgroups",
+        what, strerror(e));
+    return -1;
+}
+
 /* Relative, no empty, "." or ".." component: the parent must stay inside
  * the hierarchy (the server refuses ".." too), and one spelling per cgroup. */
 bool cgroup_parent_valid(const char *p)
@@ -108,8 +127,11 @@ static int write_small(int dirfd, const char *name, const char *s)
     return r;
 }
 
-/* mkdir -p parent under dirfd, then check that the server can use it. */
-static int make_parent(int dirfd, const char *base, const char *parent)
+typedef int (*report_fn)(const char *fmt, ...);
+
+/* mkdir -p parent under dirfd, then check that the server can use it;
+ * failures are reported with the fix of this cgroup version. */
+static int make_parent(int dirfd, const char *base, const char *parent, report_fn report)
 {
     char path[256 + 16];
     snprintf(path, sizeof(path), "%s", parent);
@@ -118,7 +140,7 @@ static int make_parent(int dirfd, const char *base, const char *parent)
         if (slash != NULL)
             *slash = '\0';
         if (mkdirat(dirfd, path, 0755) < 0 && errno != EEXIST)
-            return not_writable("mkdir %s/%s", base, path);
+            return report("mkdir %s/%s", base, path);
         if (slash == NULL)
             break;
     }
@@ -126,7 +148,7 @@ static int make_parent(int dirfd, const char *base, const char *parent)
      * this is what catches a read-only mount with the directory made. */
     strcat(path, "/cgroup.procs");
     if (faccessat(dirfd, path, W_OK, 0) < 0)
-        return not_writable("%s/%s", base, path);
+        return report("%s/%s", base, path);
     return 0;
 }
 
@@ -249,7 +271,7 @@ static int v2_delegate(int root, const char *own, const char *parent, bool relay
         return -1;
     if (enable(root, has_word(avail, "cpu", " ")) < 0)
         return -1;
-    return make_parent(root, CG_ROOT, parent);
+    return make_parent(root, CG_ROOT, parent, not_writable);
 }
 
 static int v2_prepare(const char *parent, bool own_mounts, bool relay)
@@ -292,43 +314,125 @@ static int v2_prepare(const char *parent, bool own_mounts, bool relay)
 
 /* ---- v1 ------------------------------------------------------------------ */
 
-static int v1_prepare(const char *parent)
+struct v1_mount {
+    char mp[PATH_MAX];   /* where it is mounted */
+    char root[PATH_MAX]; /* the cgroup it shows, as our cgroup namespace names it */
+};
+
+/* Our cgroup in the v1 hierarchy holding ctl ("4:memory:/docker/<id>"). */
+static int v1_own_cgroup(const char *ctl, char *out, size_t size)
 {
-    static const char *const ctl[] = {"memory", "pids", "cpu"}; /* cpu is optional to the server */
-    char mnt[3][PATH_MAX] = {"", "", ""};
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f == NULL)
+        return fail("cgroup: open /proc/self/cgroup");
+    char *line = NULL;
+    size_t cap = 0;
+    int r = -1;
+    while (r < 0 && getline(&line, &cap, f) > 0) {
+        char *ctls = strchr(line, ':');
+        char *path = ctls != NULL ? strchr(ctls + 1, ':') : NULL;
+        if (path == NULL)
+            continue;
+        *path++ = '\0';
+        if (!has_word(ctls + 1, ctl, ","))
+            continue;
+        path[strcspn(path, "\n")] = '\0';
+        snprintf(out, size, "%s", path);
+        r = 0;
+    }
+    free(line);
+    fclose(f);
+    if (r < 0)
+        say("cgroup: no cgroup v1 entry for %s in /proc/self/cgroup", ctl);
+    return r;
+}
+
+/* Makes a read-only controller mount writable, but only one that shows our
+ * own cgroup: that is the container's, ours to divide.  A mount of any other
+ * (the host's whole hierarchy bound in) stays read-only. */
+static int v1_make_writable(const struct v1_mount *m, const char *ctl)
+{
+    struct statvfs sv;
+    if (statvfs(m->mp, &sv) < 0)
+        return fail("cgroup: statvfs %s", m->mp);
+    if (!(sv.f_flag & ST_RDONLY))
+        return 0;
+    char own[PATH_MAX];
+    if (v1_own_cgroup(ctl, own, sizeof(own)) < 0)
+        return -1;
+    if (strcmp(own, m->root) != 0) {
+        say("cgroup: %s is read-only and shows the cgroup %s, not this process's (%s): only a "
+            "container's own cgroup is made writable.  Run codejail-init as the container's PID 1 (Docker "
+            "and containerd mount its own cgroup there), give it a writable cgroup, or run with --no-cgroups",
+            m->mp, m->root, own);
+        return -1;
+    }
+    /* A bind remount replaces every per-mount flag: keep the ones it had. */
+    unsigned long keep = MS_REMOUNT | MS_BIND;
+    keep |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
+    keep |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
+    keep |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+    keep |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
+    if (mount(NULL, m->mp, NULL, keep, NULL) < 0)
+        return v1_not_writable("remount %s read-write", m->mp);
+    /* Verify, not trust: a stacked read-only mount would still win. */
+    if (statvfs(m->mp, &sv) < 0 || (sv.f_flag & ST_RDONLY)) {
+        errno = EROFS;
+        return v1_not_writable("%s is still read-only after the remount", m->mp);
+    }
+    return 0;
+}
+
+/* mountinfo: id parent maj:min root mountpoint options [optional...] - type
+ * source superoptions.  Controllers are told by the super options, not by
+ * the directory name, which distributions spell differently.  (A mount point
+ * with a space would stay escaped, and its mkdir fail loudly.) */
+static int v1_find(const char *const *ctl, size_t n, struct v1_mount *m)
+{
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (f == NULL)
         return fail("cgroup: open /proc/self/mountinfo");
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
-        /* id parent maj:min root mountpoint options [optional...] - type source superoptions.
-         * Controllers are told by the super options, not by the directory
-         * name, which distributions spell differently.  (A mount point with
-         * a space would stay escaped, and its mkdir fail loudly.) */
-        char mp[PATH_MAX], type[16], opts[1024];
+        char root[PATH_MAX], mp[PATH_MAX], type[16], opts[1024];
         const char *sep = strstr(line, " - ");
-        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mp) != 2 ||
             sscanf(sep + 3, "%15s %*s %1023s", type, opts) != 2 || strcmp(type, "cgroup") != 0)
             continue;
-        for (int i = 0; i < 3; i++)
-            if (mnt[i][0] == '\0' && has_word(opts, ctl[i], ","))
-                snprintf(mnt[i], sizeof(mnt[i]), "%s", mp);
+        /* The last mount of a place is the one seen there. */
+        for (size_t i = 0; i < n; i++)
+            if (has_word(opts, ctl[i], ",") && (m[i].mp[0] == '\0' || strcmp(m[i].mp, mp) == 0)) {
+                snprintf(m[i].mp, sizeof(m[i].mp), "%s", mp);
+                snprintf(m[i].root, sizeof(m[i].root), "%s", root);
+            }
     }
     free(line);
     fclose(f);
-    if (mnt[0][0] == '\0' || mnt[1][0] == '\0') {
+    return 0;
+}
+
+static int v1_prepare(const char *parent, bool own_mounts)
+{
+    static const char *const ctl[] = {"memory", "pids", "cpu"}; /* cpu is optional to the server */
+    struct v1_mount m[3];
+    memset(m, 0, sizeof(m));
+    if (v1_find(ctl, 3, m) < 0)
+        return -1;
+    if (m[0].mp[0] == '\0' || m[1].mp[0] == '\0') {
         errno = ENOENT;
         return not_writable("no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
-                            mnt[0][0] ? "" : " memory", mnt[1][0] ? "" : " pids");
+                            m[0].mp[0] ? "" : " memory", m[1].mp[0] ? "" : " pids");
     }
     for (int i = 0; i < 3; i++) {
-        if (mnt[i][0] == '\0')
+        if (m[i].mp[0] == '\0')
             continue;
-        int fd = open(mnt[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (own_mounts && v1_make_writable(&m[i], ctl[i]) < 0)
+            return -1;
+        int fd = open(m[i].mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-            return not_writable("open %s", mnt[i]);
-        int r = make_parent(fd, mnt[i], parent);
+            return not_writable("open %s", m[i].mp);
+        int r = make_parent(fd, m[i].mp, parent, v1_not_writable);
         close(fd);
         if (r < 0)
             return -1;
@@ -343,5 +447,5 @@ int cgroups_prepare(const char *parent, bool own_mounts, bool relay)
     struct statfs sf;
     if (statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
         return v2_prepare(parent, own_mounts, relay);
-    return v1_prepare(parent);
+    return v1_prepare(parent, own_mounts);
 }

@@ -165,10 +165,14 @@ def k8s_docs():
 
 
 @functools.lru_cache(maxsize=None)
-def compose_config_text():
+def compose_config_text(cwd=COMPOSE, apparmor=None):
+    """apparmor: the CODEJAIL_APPARMOR switch's value, None for unset."""
     exe = need_tool("docker-compose", "docker-compose")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_") and k != "CODEJAIL_IMAGE"}
-    r = run([exe, "-f", str(COMPOSE_FILE), "config"], cwd=COMPOSE, env=env)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COMPOSE_") and k not in ("CODEJAIL_IMAGE", "CODEJAIL_APPARMOR")}
+    if apparmor is not None:
+        env["CODEJAIL_APPARMOR"] = apparmor
+    r = run([exe, "-f", str(COMPOSE_FILE.relative_to(cwd)), "config"], cwd=cwd, env=env)
     assert r.returncode == 0, f"docker-compose config failed:\n{r.stdout}\n{r.stderr}"
     return r.stdout
 
@@ -176,9 +180,9 @@ def compose_config_text():
 def compose_config():
     """docker-compose's own validation and normalisation of the compose file.
 
-    Run from compose/: the legacy v1 reads the seccomp file relative to the
-    working directory, `docker compose` (v2) relative to the compose file;
-    from compose/ both agree."""
+    From compose/ (the legacy v1 reads the seccomp file relative to the
+    working directory: test_compose_works_from_root_and_compose_dir covers
+    the repository root)."""
     return need_yaml().safe_load(compose_config_text())
 
 
@@ -218,12 +222,28 @@ def dockerfile_stages():
     return stages
 
 
+SANDBOX_LIST = COMPOSE / "sandbox-packages.txt"
+# How compose/Dockerfile and ./dev read its Debian column.
+SANDBOX_AWK = re.compile(r"\$\(awk '!/\^#/ && \$2 ~ /\^python3-/ \{ print \$2 \}' [^)]*sandbox-packages\.txt\)")
+
+
+def sandbox_list():
+    """[(requirement, source, module)] of compose/sandbox-packages.txt."""
+    return [tuple(l.split()) for l in SANDBOX_LIST.read_text().splitlines() if l.strip() and not l.startswith("#")]
+
+
+def sandbox_debian():
+    return [src for _, src, _ in sandbox_list() if src.startswith("python3-")]
+
+
 def apt_packages(stage):
-    """Every package named by an `apt-get install` in the stage's RUN lines."""
+    """Every package named by an `apt-get install` in the stage's RUN lines
+    (the sandbox list's Debian column where the line reads it)."""
     pkgs = []
     for word, args in stage["ins"]:
         if word != "RUN":
             continue
+        args = SANDBOX_AWK.sub(" ".join(sandbox_debian()), args)
         for m in re.finditer(r"apt-get\s+install\b(.*?)(?:&&|\|\||;|$)", args):
             for tok in m.group(1).split():
                 if not tok.startswith("-"):
@@ -243,10 +263,11 @@ def apt_cache():
     return exe
 
 
-def dev_packages():
-    text = (ROOT / "dev").read_text()
-    m = re.search(r"PACKAGES=\((.*?)\)", text, re.S)
-    assert m, "no PACKAGES=( ... ) list in ./dev"
+def dev_packages(which="RUN"):
+    """./dev's RUN_PACKAGES (build and run), TEST_PACKAGES or UP_PACKAGES."""
+    text = SANDBOX_AWK.sub(" ".join(sandbox_debian()), (ROOT / "dev").read_text())
+    m = re.search(r"^%s_PACKAGES=\((.*?)\)" % which, text, re.S | re.M)
+    assert m, f"no {which}_PACKAGES=( ... ) list in ./dev"
     return strip_comments(m.group(1)).split()
 
 
@@ -338,9 +359,13 @@ def test_service_profile_essentials():
                     r"ptrace\s*,", r"change_profile\s*,", r"change_profile\s+->\s*\*\*?\s*,"):
         assert not re.search(rf"^\s*{blanket}", text, re.M), f"blanket rule {blanket!r} in codejail_service"
     # Every mount target is an execution directory, the namespace root, or
-    # one of codejail-init's set-up points (work tmpfs, cgroup2, its /proc).
+    # one of codejail-init's set-up points (work tmpfs, cgroup2, its /proc,
+    # the v1 controllers' bind remount).
     for target in re.findall(r"^\s*mount\b[^\n]*->\s*(\S+?)\s*,\s*$", text, re.M):
-        assert target in ("/", "/proc/", "/sys/fs/cgroup/") or target.startswith("@{CJ_WORK}/"), target
+        assert target in ("/", "/proc/", "/sys/fs/cgroup/", "/sys/fs/cgroup/*/") or target.startswith("@{CJ_WORK}/"), target
+    # and there only a remount of what is mounted (no new mount, no bind in)
+    for rule in re.findall(r"^\s*mount\b[^\n]*->\s*/sys/fs/cgroup/\*/\s*,", text, re.M):
+        assert "remount" in rule and "fstype" not in rule and re.search(r"options in \([^)]*\)\s*->", rule), rule
     # a proc mount only in codejail-init's own pid namespace, at /proc
     assert re.findall(r"^\s*mount\s+fstype=proc\b[^\n]*", text, re.M) == [
         "  mount fstype=proc options=(rw, nosuid, nodev, noexec) proc -> /proc/,"]
@@ -519,7 +544,7 @@ def test_dockerfile_packages_exist():
 def test_dockerfile_runtime_packages():
     stages = dockerfile_stages()
     build, runtime = set(apt_packages(stages[0])), set(apt_packages(stages[-1]))
-    for p in ("python3", "python3-venv", "python3-numpy", "python3-six", "python3-random2"):
+    for p in ["python3", "python3-venv"] + sandbox_debian():
         assert p in runtime, p
     # The build has every library ./dev builds with...
     dev_libs = {p for p in dev_packages() if p.endswith("-dev")}
@@ -599,8 +624,11 @@ def test_compose_config_validates():
     svc = codejail_service_config()
     assert svc["container_name"] == "edx.devstack.codejail"
     ports = svc["ports"]
-    assert any(p == "18030:8080" or (isinstance(p, dict) and p.get("published") in (18030, "18030")
-                                       and p.get("target") == 8080) for p in ports), ports
+    # The host's loopback only (devstack's LMS uses the compose network).
+    assert any(re.fullmatch(r"127\.0\.0\.1:18030:8080(/tcp)?", p) if isinstance(p, str) else
+               (p.get("host_ip") == "127.0.0.1" and p.get("published") in (18030, "18030") and p.get("target") == 8080)
+               for p in ports), ports
+    assert svc.get("restart") == "unless-stopped"
     assert "edx.devstack.codejail" in svc["networks"]["default"]["aliases"]
     assert not svc.get("privileged", False)
     assert svc.get("init") is False
@@ -789,3 +817,55 @@ def test_k8s_network_policy():
             assert e["key"] == "app" and e["operator"] == "In"
             sources |= set(e["values"])
     assert sources == {"lms", "cms"}
+
+
+# ---- the devstack service and ./dev (issue 12) --------------------------------------
+
+
+def test_compose_works_from_root_and_compose_dir():
+    """The legacy docker-compose v1 reads the seccomp file relative to the
+    working directory: the file must be found from the root and compose/."""
+    for cwd in (ROOT, COMPOSE):
+        svc = need_yaml().safe_load(compose_config_text(cwd=cwd))["services"]["codejail"]
+        assert any(o.startswith("seccomp") and "seccomp-codejail.json" in o for o in svc["security_opt"]), svc
+
+
+def test_apparmor_switch_is_one_variable():
+    """CODEJAIL_APPARMOR=unconfined turns off both Docker's profile and the
+    service's requirement; unset, both stay on."""
+    for value, opt, config in ((None, "apparmor=codejail_service", "/etc/codejail/codejail_service.yaml"),
+                               ("unconfined", "apparmor=unconfined", "/etc/codejail/unconfined.yaml")):
+        text = compose_config_text(apparmor=value)
+        svc = need_yaml().safe_load(text)["services"]["codejail"]
+        assert [o for o in svc["security_opt"] if o.startswith("apparmor")] == [opt], svc["security_opt"]
+        assert svc["command"][-2:] == ["--config", config], svc["command"]
+    docker = DOCKERFILE.read_text()
+    assert "ln -s codejail.yaml /etc/codejail/codejail_service.yaml" in docker
+    assert "s/^apparmor: required$/apparmor: off/' /etc/codejail/codejail.yaml > /etc/codejail/unconfined.yaml" in docker
+    assert re.search(r"^apparmor: required$", (COMPOSE / "codejail.container.yaml").read_text(), re.M)
+
+
+# Upstream codejail-service's sandbox list (requirements/sandbox/base.in) by
+# requirement name; compose/sandbox-packages.txt must hold each, and six.
+UPSTREAM_SANDBOX = {"chem", "cryptography", "lxml[html_clean]", "matplotlib", "networkx", "nltk", "openedx-calc",
+                    "pyparsing", "random2", "scipy", "sympy", "codejail-includes", "numpy"}
+
+
+def test_sandbox_list_is_upstreams():
+    names = {name for name, _, _ in sandbox_list()}
+    assert names == UPSTREAM_SANDBOX | {"six"}, names ^ (UPSTREAM_SANDBOX | {"six"})
+    pip = {name for name, src, _ in sandbox_list() if src == "pip"}
+    assert pip == {"openedx-calc", "chem", "codejail-includes"}, pip
+    docker = DOCKERFILE.read_text()
+    assert docker.count("sandbox-packages.txt)") >= 3  # apt, the venv's import check, pip
+    assert "ARG CODEJAIL_SANDBOX_PIP=yes" in docker
+
+
+def test_dev_run_installs_only_build_and_run():
+    run_pkgs, test_pkgs = set(dev_packages("RUN")), set(dev_packages("TEST"))
+    tools = {"qemu-system-x86", "debootstrap", "bubblewrap", "firejail", "docker.io", "docker-compose",
+             "python3-pytest", "python3-requests", "apparmor"}
+    assert not run_pkgs & tools, run_pkgs & tools
+    assert tools <= test_pkgs, tools - test_pkgs
+    assert set(sandbox_debian()) <= run_pkgs
+    assert {"docker.io", "docker-compose", "debootstrap"} <= set(dev_packages("UP"))

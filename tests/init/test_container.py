@@ -291,13 +291,51 @@ def test_unwritable_cgroup_is_125(init_bin, cgroup_parent, tmp_path):
                         f'{remount} && exec "$@"', "sh", init_bin, "--cgroup-parent", cgroup_parent,
                         "touch", str(marker)], capture_output=True, timeout=TIMEOUT)
     assert r.returncode == 125, r.stderr
-    assert b"cgroup: /sys/fs/cgroup is not writable: the container must get a writable cgroup" in r.stderr
-    assert b"Read-only file system" in r.stderr
+    if cgroup_v1():
+        # The read-only mounts show the host's whole hierarchy, not a cgroup
+        # of this process's own: not codejail-init's to make writable.
+        assert re.search(rb"cgroup: /sys/fs/cgroup/\S+ is read-only and shows the cgroup \S+, not this "
+                         rb"process's \(/\): only a container's own cgroup is made writable\.  Run "
+                         rb"codejail-init as the container's PID 1", r.stderr), r.stderr
+    else:
+        assert b"cgroup: /sys/fs/cgroup is not writable: the container must get a writable cgroup" in r.stderr
+        assert b"Read-only file system" in r.stderr
     assert not marker.exists()
     # --no-cgroups runs there all the same.
     r = subprocess.run(["unshare", "--mount", "sh", "-c", f'{remount} && exec "$@"', "sh", init_bin,
                         "--no-cgroups", "true"], capture_output=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
+
+
+def cgroup_v1():
+    return [t for mp, t, _ in mounts() if mp == "/sys/fs/cgroup"][-1:] != ["cgroup2"]
+
+
+def test_v1_container_cgroup_read_only_is_made_writable(init_bin, cgroup_parent, tmp_path):
+    """What Docker and containerd do on a cgroup v1 host: each controller's
+    mount shows only the container's own cgroup, bound in read-only.
+    codejail-init (its own cgroup namespace rooted there) remounts them
+    read-write and makes the parent inside, on the host below that cgroup."""
+    if not cgroup_v1():
+        pytest.skip("cgroup v2 host: the v1 remount does not apply (test_unwritable_cgroup_is_125 covers v2)")
+    box = f"{cgroup_parent}-box"  # the "container's" cgroup, in each hierarchy
+    tops = [os.path.dirname(d) for d in cgroup_parent_dirs(cgroup_parent)]
+    marker = tmp_path / "ran"
+    enter = "; ".join(f"mkdir -p {t}/{box} && echo $$ > {t}/{box}/cgroup.procs" for t in tops)
+    bind = "; ".join(f"mount --bind {t}/{box} {t} && mount -o remount,bind,ro {t}" for t in tops)
+    try:
+        r = subprocess.run(["sh", "-c", f'{enter} && exec unshare --mount sh -c "{bind} && exec \\"\\$@\\"" '
+                            f'sh "$@"', "sh", init_bin, "--cgroup-parent", cgroup_parent, "touch", str(marker)],
+                           capture_output=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        assert marker.exists()
+        for t in tops:  # made inside the container's cgroup, seen from the host
+            assert os.path.isfile(os.path.join(t, box, cgroup_parent, "cgroup.procs")), t
+    finally:
+        for t in tops:
+            for d in (os.path.join(t, box, cgroup_parent), os.path.join(t, box)):
+                if os.path.isdir(d):
+                    os.rmdir(d)
 
 
 @pytest.mark.parametrize("value", ["", "/abs", "../up", "a/../b", "a//b", "a/", ".", "x" * 256])

@@ -1,0 +1,50 @@
+"""pytest plugin: tests/integration's `service` is the running container
+(remote.py says how and what is left out)."""
+
+import pytest
+
+import cjtest
+import remote
+
+
+class ContainerService(cjtest.Service):
+    """cjtest.Service's HTTP half, on the container's published port."""
+
+    def __init__(self, url, name):
+        self._url, self.name = url, name
+        self.port = remote.port_of(url)
+        self.proc = None
+        self.pool = remote.POOL
+
+    @property
+    def base(self):
+        return self._url
+
+    def running(self):
+        return True
+
+    def log(self):
+        return remote.logs(self.name)
+
+    def idle(self):
+        return not remote.leftovers(self.name)
+
+    def assert_idle(self, timeout=cjtest.IDLE_TIMEOUT):
+        if not cjtest.wait_for(self.idle, timeout, interval=0.2):
+            raise cjtest.Failure(f"execution leftovers {timeout}s after the answer: "
+                                 f"{remote.leftovers(self.name)}")
+
+
+@pytest.fixture(scope="session")
+def service():
+    return ContainerService(remote.url(), remote.container())
+
+
+@pytest.fixture(autouse=True)
+def _idle_after_each_test(service):
+    yield
+    service.assert_idle()
+
+
+def pytest_collection_modifyitems(config, items):
+    remote.deselect(config, items)
