@@ -63,17 +63,6 @@ def base_url():
         assert svc.stop() == 0, svc.log()
 
 
-# Stand-ins until issue 12 item 1 (runtime/: HOME and what matplotlib needs)
-# lands, then to be deleted: the sandbox has no HOME and no passwd entry, so
-# matplotlib and nltk find no home at import; and Debian's matplotlib reads
-# /etc/matplotlibrc, which the sandbox's root does not hold (the same file
-# is under /usr, which it does).  This test is about what is installed;
-# those are that item's tests' to assert.
-PROLOG = ("import os\n"
-          "os.environ.setdefault('HOME', os.path.join(os.getcwd(), 'tmp'))\n"
-          "if not os.path.exists('/etc/matplotlibrc'):\n"
-          "    os.environ.setdefault('MATPLOTLIBRC', '/usr/share/matplotlib/mpl-data/matplotlibrc')\n")
-
 # `-`: no single module proves the distribution; its metadata does.
 CHECK = '''
 import importlib, importlib.metadata
@@ -91,7 +80,7 @@ except BaseException as e:
 @pytest.mark.parametrize("name,source,module", packages(), ids=[p[0] for p in packages()])
 def test_package_imports_in_the_sandbox(base_url, name, source, module):
     should = source != "pip" or pip_included()
-    payload = {"code": PROLOG + CHECK, "globals_dict": {"MODULE": module, "NAME": name.split("[")[0]}}
+    payload = {"code": CHECK, "globals_dict": {"MODULE": module, "NAME": name.split("[")[0]}}
     r = requests.post(base_url + "/api/v0/code-exec", data={"payload": json.dumps(payload)}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
