@@ -27,26 +27,17 @@
 #define CG_ROOT "/sys/fs/cgroup"
 #define MOVE_PASSES 8 /* processes may fork while we move their parents */
 
-/* The one message for "we may not write here", whatever the step: the fix
- * is the same (give the container its cgroup). */
-__attribute__((format(printf, 1, 2))) static int not_writable(const char *fmt, ...)
-{
-    int e = errno;
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    say("cgroup: " CG_ROOT " is not writable: the container must get a writable cgroup (Docker: "
-        "--cgroupns=private; the cgroup is not delegated) [%s: %s]; or run with --no-cgroups",
-        what, strerror(e));
-    return -1;
-}
+/* What fixes "we may not write here", whatever the step: on v2, giving the
+ * container its cgroup; on v1, where Docker and containerd bind-mount each
+ * controller of the container's own cgroup read-only and --cgroupns=private
+ * does not change that, letting us remount them. */
+#define FIX_V2 "the container must get a writable cgroup (Docker: --cgroupns=private; the cgroup is not delegated)"
+#define FIX_V1                                                                                           \
+    "as the container's PID 1, codejail-init remounts its own container's controller directories "      \
+    "read-write, which needs CAP_SYS_ADMIN and mount(2) allowed by the container's seccomp and AppArmor " \
+    "profiles (the security_opt and cap_add of compose/docker-compose.yml)"
 
-/* The one message for v1: Docker and containerd bind-mount each controller
- * of the container's own cgroup read-only, and --cgroupns=private does not
- * change that; what works is letting us remount them. */
-__attribute__((format(printf, 1, 2))) static int v1_not_writable(const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int not_writable(const char *fix, const char *fmt, ...)
 {
     int e = errno;
     char what[400];
@@ -54,11 +45,7 @@ __attribute__((format(printf, 1, 2))) static int v1_not_writable(const char *fmt
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    say("cgroup: the cgroup v1 controllers are not writable [%s: %s]: as the container's PID 1, "
-        "codejail-init remounts its own container's controller directories read-write, which needs "
-        "CAP_SYS_ADMIN and mount(2) allowed by the container's seccomp and AppArmor profiles (the "
-        "security_opt and cap_add of compose/docker-compose.yml); or run with --no-cgroups",
-        what, strerror(e));
+    say("cgroup: " CG_ROOT " is not writable [%s: %s]: %s; or run with --no-cgroups", what, strerror(e), fix);
     return -1;
 }
 
@@ -127,11 +114,9 @@ static int write_small(int dirfd, const char *name, const char *s)
     return r;
 }
 
-typedef int (*report_fn)(const char *fmt, ...);
-
 /* mkdir -p parent under dirfd, then check that the server can use it;
  * failures are reported with the fix of this cgroup version. */
-static int make_parent(int dirfd, const char *base, const char *parent, report_fn report)
+static int make_parent(int dirfd, const char *base, const char *parent, const char *fix)
 {
     char path[256 + 16];
     snprintf(path, sizeof(path), "%s", parent);
@@ -140,7 +125,7 @@ static int make_parent(int dirfd, const char *base, const char *parent, report_f
         if (slash != NULL)
             *slash = '\0';
         if (mkdirat(dirfd, path, 0755) < 0 && errno != EEXIST)
-            return report("mkdir %s/%s", base, path);
+            return not_writable(fix, "mkdir %s/%s", base, path);
         if (slash == NULL)
             break;
     }
@@ -148,7 +133,7 @@ static int make_parent(int dirfd, const char *base, const char *parent, report_f
      * this is what catches a read-only mount with the directory made. */
     strcat(path, "/cgroup.procs");
     if (faccessat(dirfd, path, W_OK, 0) < 0)
-        return report("%s/%s", base, path);
+        return not_writable(fix, "%s/%s", base, path);
     return 0;
 }
 
@@ -182,7 +167,7 @@ static int own_cgroup(char *out, size_t size)
 static int vacate(int root, bool only_us)
 {
     if (mkdirat(root, "init", 0755) < 0 && errno != EEXIST)
-        return not_writable("mkdir " CG_ROOT "/init");
+        return not_writable(FIX_V2, "mkdir " CG_ROOT "/init");
     int to = openat(root, "init/cgroup.procs", O_WRONLY | O_CLOEXEC);
     if (to < 0)
         return fail("cgroup: open " CG_ROOT "/init/cgroup.procs");
@@ -251,7 +236,7 @@ static int v2_delegate(int root, const char *own, const char *parent, bool relay
 {
     char avail[512];
     if (faccessat(root, "cgroup.subtree_control", W_OK, 0) < 0)
-        return not_writable(CG_ROOT "/cgroup.subtree_control");
+        return not_writable(FIX_V2, CG_ROOT "/cgroup.subtree_control");
     if (read_small(root, "cgroup.controllers", avail, sizeof(avail)) < 0)
         return fail("cgroup: read " CG_ROOT "/cgroup.controllers");
     if (!has_word(avail, "memory", " ") || !has_word(avail, "pids", " ")) {
@@ -271,7 +256,7 @@ static int v2_delegate(int root, const char *own, const char *parent, bool relay
         return -1;
     if (enable(root, has_word(avail, "cpu", " ")) < 0)
         return -1;
-    return make_parent(root, CG_ROOT, parent, not_writable);
+    return make_parent(root, CG_ROOT, parent, FIX_V2);
 }
 
 static int v2_prepare(const char *parent, bool own_mounts, bool relay)
@@ -298,15 +283,15 @@ static int v2_prepare(const char *parent, bool own_mounts, bool relay)
         /* The inherited mount of the same hierarchy would make the new one
          * fail with EBUSY: take it away first (our mount namespace only). */
         if (umount2(CG_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
-            return not_writable("unmount the inherited " CG_ROOT);
+            return not_writable(FIX_V2, "unmount the inherited " CG_ROOT);
         if (mount("cgroup2", CG_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-            return not_writable("mount cgroup2 on " CG_ROOT);
+            return not_writable(FIX_V2, "mount cgroup2 on " CG_ROOT);
         if (own_cgroup(own, sizeof(own)) < 0)
             return -1;
     }
     int root = open(CG_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
-        return not_writable("open " CG_ROOT);
+        return not_writable(FIX_V2, "open " CG_ROOT);
     int r = v2_delegate(root, own, parent, relay);
     close(root);
     return r;
@@ -374,11 +359,11 @@ static int v1_make_writable(const struct v1_mount *m, const char *ctl)
     keep |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
     keep |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
     if (mount(NULL, m->mp, NULL, keep, NULL) < 0)
-        return v1_not_writable("remount %s read-write", m->mp);
+        return not_writable(FIX_V1, "remount %s read-write", m->mp);
     /* Verify, not trust: a stacked read-only mount would still win. */
     if (statvfs(m->mp, &sv) < 0 || (sv.f_flag & ST_RDONLY)) {
         errno = EROFS;
-        return v1_not_writable("%s is still read-only after the remount", m->mp);
+        return not_writable(FIX_V1, "%s is still read-only after the remount", m->mp);
     }
     return 0;
 }
@@ -421,7 +406,7 @@ static int v1_prepare(const char *parent, bool own_mounts)
         return -1;
     if (m[0].mp[0] == '\0' || m[1].mp[0] == '\0') {
         errno = ENOENT;
-        return not_writable("no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
+        return not_writable(FIX_V2, "no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
                             m[0].mp[0] ? "" : " memory", m[1].mp[0] ? "" : " pids");
     }
     for (int i = 0; i < 3; i++) {
@@ -431,8 +416,8 @@ static int v1_prepare(const char *parent, bool own_mounts)
             return -1;
         int fd = open(m[i].mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-            return not_writable("open %s", m[i].mp);
-        int r = make_parent(fd, m[i].mp, parent, v1_not_writable);
+            return not_writable(FIX_V2, "open %s", m[i].mp);
+        int r = make_parent(fd, m[i].mp, parent, FIX_V1);
         close(fd);
         if (r < 0)
             return -1;
