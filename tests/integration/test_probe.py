@@ -2,8 +2,8 @@
 not finish within its budget is tried again, not failed.
 
 The slow host is made real from outside: every process of the sandbox user
-under the service is stopped (SIGSTOP) until the service logs that the
-probe's first check did not finish, as a node busy starting many pods
+under the service is stopped (SIGSTOP) until the service logs that a check
+of the probe did not finish, as a node busy starting many pods
 starves its first executions; then they are let go.  The service must
 become healthy with no restart, having said what happened.
 """
@@ -51,9 +51,11 @@ def test_a_check_that_did_not_finish_is_tried_again(prefix):
         t.join(10)
         log = svc.log()
         assert starved, "no sandbox process was ever seen to stop"
-        assert re.search(r"startup check 'functionality' did not finish \(REALTIME limit, try 1 of 4\): "
-                         r"trying again in 1 s", log), log
-        assert "startup check 'functionality' passed: ok" in log, log
+        # Whichever check's sandbox was caught first (usually the first).
+        m = re.search(r"startup check '([^']+)' did not finish \(REALTIME limit, try 1 of 4\): "
+                      r"trying again in 1 s", log)
+        assert m, log
+        assert f"startup check '{m.group(1)}' passed: ok" in log, log
         assert "startup probe passed: serving" in log, log
         assert " failed" not in log, log
         r = svc.run("x = 6 * 7")
