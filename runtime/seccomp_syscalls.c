@@ -75,7 +75,7 @@ static const struct cj_sys signals[] = {
 };
 
 /* Clocks and timers (time.sleep, signal.alarm, the vDSO's fallbacks). */
-static const struct cj_sys time_[] = {
+static const struct cj_sys clocks[] = {
     CJ_SYS(clock_gettime),   CJ_SYS(clock_getres),    CJ_SYS(clock_nanosleep), CJ_SYS(gettimeofday),
     CJ_SYS(time),            CJ_SYS(nanosleep),       CJ_SYS(alarm),           CJ_SYS(getitimer),
     CJ_SYS(setitimer),       CJ_SYS(timer_create),    CJ_SYS(timer_settime),   CJ_SYS(timer_gettime),
@@ -211,7 +211,7 @@ static const struct cj_sys sysv[] = {
 
 static const struct cj_sys_group groups[] = {
     GROUP(process, 0),       GROUP(identity, 0),     GROUP(sched, 0),      GROUP(memory, 0),
-    GROUP(signals, 0),       GROUP(time_, 0),        GROUP(files, 0),      GROUP(events, 0),
+    GROUP(signals, 0),       GROUP(clocks, 0),        GROUP(files, 0),      GROUP(events, 0),
     GROUP(sockets, 0),       GROUP(info, 0),         GROUP(confine, 0),    GROUP(namespaces, EPERM),
     GROUP(mounts, EPERM),    GROUP(others, EPERM),   GROUP(surface, EPERM), GROUP(machine, EPERM),
     GROUP(bypass, EPERM),    GROUP(legacy, EPERM),   GROUP(sysv, EPERM),
