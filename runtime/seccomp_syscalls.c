@@ -124,9 +124,11 @@ static const struct cj_sys sockets[] = {
 };
 
 /* About the machine, read-only, and randomness.  sysinfo shows the host's
- * RAM, uptime and load (the sandbox has no /proc to show them): a known
- * leak kept because glibc's sysconf(_SC_PHYS_PAGES) ignores its failure
- * and would answer from uninitialised memory. */
+ * RAM, uptime, load and process count (the sandbox has no /proc to show
+ * them), which concurrent executions can read and move: kept, because
+ * glibc's sysconf(_SC_PHYS_PAGES), which qsort calls, ignores its failure
+ * and answers from an uninitialised struct (7.2e12 pages, seen on the warm
+ * path with sysinfo refused). */
 static const struct cj_sys info[] = {
     CJ_SYS(uname),
     CJ_SYS(sysinfo),
