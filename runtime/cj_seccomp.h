@@ -1,11 +1,13 @@
 /* seccomp: compiled once in the parent with libseccomp, applied in the child
  * as a raw BPF program (no allocation between fork and exec).
  *
- * Stage 1 (applied before exec): native architecture only; sockets other
- * than AF_UNIX fail with EACCES; namespace, mount, ptrace, bpf, keyring,
- * io_uring, kexec, module, perf, userfaultfd and process_vm_* calls fail
- * with EPERM; unknown syscalls of a newer kernel are left to the rest of the
- * stack.  execve stays allowed so the interpreter can start.
+ * Stage 1 (applied before exec): an allow-list (seccomp_syscalls.c) for
+ * the native architecture only, other ABIs killed; every syscall it does
+ * not name, newer kernels' included, fails with ENOSYS; sockets other than
+ * AF_UNIX, connect() and sendto() to an address fail with EACCES;
+ * namespace, mount, ptrace, bpf, keyring, io_uring, kexec, module, perf,
+ * userfaultfd, SysV IPC and process_vm_* calls fail with EPERM.  execve
+ * stays allowed so the interpreter can start.
  *
  * Stage 2 (applied by codejail-noexec.so's constructor inside the
  * interpreter, after its exec and before any Python code runs): execve and
@@ -25,8 +27,8 @@ typedef struct cj_seccomp {
 int cj_seccomp_build_stage1(cj_seccomp *out, cj_err *err);
 void cj_seccomp_free(cj_seccomp *s);
 
-/* Child side: async-signal-safe.  Requires no_new_privs (sets it).
- * Returns 0 or -errno. */
+/* Child side: async-signal-safe.  Requires no_new_privs (sets it), and
+ * proves the filter in force with two probe calls.  Returns 0 or -errno. */
 int cj_seccomp_apply(const cj_seccomp *s);
 
 #endif

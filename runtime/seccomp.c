@@ -15,131 +15,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Stage 1 is a deny-list on purpose (default action ALLOW).  The interpreter,
- * numpy, scipy and their BLAS threads need a broad syscall set that changes
- * with every library and kernel release; an allow-list would break them in
- * ways that only show up in production.  The filesystem and the network are
- * already confined by the namespaces and Landlock, so this filter's job is
- * narrower: close the kernel interfaces those layers do not cover and that
- * have a history of privilege escalations, and make the sandbox unable to
- * take its own walls down.  What it refuses, it refuses on purpose with an
- * errno Python turns into PermissionError (EPERM/EACCES); ENOSYS is kept for
- * clone3, where it means "fall back" to glibc.
+#include "seccomp_syscalls.h"
+
+/* Stage 1 is an allow-list with a default answer of ENOSYS: a syscall
+ * this filter does not name behaves as on a kernel that lacks it, so glibc
+ * and Python take their fallbacks (clone3 -> clone above all), and a call
+ * newer than the table (listmount, statmount, whatever comes next) never
+ * reaches the kernel.  EPERM would break those fallbacks; killing the
+ * process would turn a library's feature probe into a crash.  The table,
+ * with a reason per group, is seccomp_syscalls.c; the calls whose answer
+ * depends on their arguments are here.  What the filter refuses on purpose
+ * it refuses with an errno Python turns into PermissionError (EPERM/EACCES).
  *
- * Deliberately allowed: seccomp() and landlock_*(), since stacking another
- * filter or ruleset can only restrict the caller further (and stage 2 is
- * itself installed through seccomp()); execve, so the interpreter can start
- * (stage 2 takes it away once it has). */
-
-/* A syscall named twice: as text, for messages and for a run-time lookup,
- * and as SCMP_SYS(), which is a compile-time error if this libseccomp does
- * not know the name at all, and a negative pseudo-number when the kernel
- * headers we build against lack it on this architecture. */
-struct cj_sys {
-    const char *name;
-    int nr;
-};
-#define CJ_SYS(n) {#n, SCMP_SYS(n)}
-
-/* Calls that fail with EPERM whatever their arguments. */
-static const struct cj_sys deny_eperm[] = {
-    /* Namespaces: a new user namespace hands the caller a full capability
-     * set inside it, which opens the kernel code (netfilter, mount, ...)
-     * behind most recent local privilege escalations; setns() would let a
-     * leaked namespace fd pull the process out of its jail. */
-    CJ_SYS(unshare),
-    CJ_SYS(setns),
-    /* Mount table: the sandbox may hold CAP_SYS_ADMIN over its own mount
-     * namespace; unmounting or remounting could uncover what the read-only
-     * and tmpfs mounts hide, or build a view Landlock was not written for. */
-    CJ_SYS(mount),
-    CJ_SYS(umount2),
-    CJ_SYS(pivot_root),
-    CJ_SYS(chroot),
-    CJ_SYS(move_mount),
-    CJ_SYS(open_tree),
-    CJ_SYS(fsopen),
-    CJ_SYS(fsconfig),
-    CJ_SYS(fsmount),
-    CJ_SYS(fspick),
-    CJ_SYS(mount_setattr),
-    /* Other processes' memory and files: ptrace also used to be a way round
-     * seccomp itself (a tracer could rewrite a syscall after the check). */
-    CJ_SYS(ptrace),
-    CJ_SYS(process_vm_readv),
-    CJ_SYS(process_vm_writev),
-    CJ_SYS(process_madvise),
-    CJ_SYS(pidfd_getfd),
-    CJ_SYS(kcmp),
-    /* Large kernel attack surface with a record of exploits: eBPF
-     * verifier bugs; perf; userfaultfd, the usual tool to stretch a kernel
-     * race window; keyrings, largely shared with the host and other
-     * containers. */
-    CJ_SYS(bpf),
-    CJ_SYS(perf_event_open),
-    CJ_SYS(userfaultfd),
-    CJ_SYS(keyctl),
-    CJ_SYS(add_key),
-    CJ_SYS(request_key),
-    /* io_uring runs socket, connect, openat... as ring operations that
-     * never pass through this filter, so it would void the socket rule. */
-    CJ_SYS(io_uring_setup),
-    CJ_SYS(io_uring_enter),
-    CJ_SYS(io_uring_register),
-    /* The whole machine: kernel code, power, swap, accounting, quotas. */
-    CJ_SYS(kexec_load),
-    CJ_SYS(kexec_file_load),
-    CJ_SYS(init_module),
-    CJ_SYS(finit_module),
-    CJ_SYS(delete_module),
-    CJ_SYS(reboot),
-    CJ_SYS(swapon),
-    CJ_SYS(swapoff),
-    CJ_SYS(acct),
-    CJ_SYS(quotactl),
-    CJ_SYS(quotactl_fd),
-    CJ_SYS(lookup_dcookie),
-    /* Open a file by inode handle, skipping path lookup: the "shocker"
-     * container escape; Landlock's rules are path-based and cannot help. */
-    CJ_SYS(name_to_handle_at),
-    CJ_SYS(open_by_handle_at),
-    /* The kernel log leaks kernel addresses (defeats KASLR); fanotify
-     * watches whole filesystems. */
-    CJ_SYS(syslog),
-    CJ_SYS(fanotify_init),
-    /* Terminal, host name, clocks: shared with the host or meaningless. */
-    CJ_SYS(vhangup),
-    CJ_SYS(setdomainname),
-    CJ_SYS(sethostname),
-    CJ_SYS(settimeofday),
-    CJ_SYS(clock_settime),
-    CJ_SYS(clock_adjtime),
-    CJ_SYS(adjtimex),
-    /* x86 hardware and legacy interfaces: direct I/O ports, the LDT (a
-     * favourite of past exploits), a.out loading, the dead NFS server call.
-     * Those this architecture lacks are skipped. */
-    CJ_SYS(ioperm),
-    CJ_SYS(iopl),
-    CJ_SYS(modify_ldt),
-    CJ_SYS(uselib),
-    CJ_SYS(nfsservctl),
-    /* SysV IPC: its objects outlive the processes that make them and are
-     * found by a guessable key, a channel from one execution to the next
-     * wherever an IPC namespace does not separate them (namespaces: false).
-     * Python's own machinery uses POSIX shared memory and pipes instead. */
-    CJ_SYS(msgget),
-    CJ_SYS(msgsnd),
-    CJ_SYS(msgrcv),
-    CJ_SYS(msgctl),
-    CJ_SYS(semget),
-    CJ_SYS(semop),
-    CJ_SYS(semtimedop),
-    CJ_SYS(semctl),
-    CJ_SYS(shmget),
-    CJ_SYS(shmat),
-    CJ_SYS(shmdt),
-    CJ_SYS(shmctl),
-};
+ * The filter is applied before the interpreter's exec (or, on the warm
+ * path, before the clone returns to Python), so the exec and the loader's
+ * calls are on the list; stage 2 takes exec away afterwards. */
 
 /* clone()'s flags are its first argument everywhere but on s390. */
 #if defined(__s390__) || defined(__s390x__)
@@ -147,6 +37,9 @@ static const struct cj_sys deny_eperm[] = {
 #else
 #define CJ_CLONE_FLAGS_ARG 0
 #endif
+
+#define CJ_DEFAULT_ERRNO ENOSYS
+#define CJ_MAX_NR 1024 /* above every native syscall number; checked */
 
 /* The namespaces clone() can create.  CLONE_NEWTIME is left out: its bit
  * falls inside clone()'s exit-signal byte and the kernel accepts it only
@@ -160,104 +53,201 @@ static const uint64_t clone_ns_flags[] = {
  * sandbox ever held an fd on the server's terminal, it could type commands
  * into the shell that owns it (CVE-2017-5226 in bubblewrap; TIOCLINUX did
  * the same on virtual consoles, CVE-2023-1523). */
-static const uint64_t deny_ioctls[] = {TIOCSTI, TIOCLINUX};
+static const uint32_t deny_ioctls[] = {TIOCSTI, TIOCLINUX};
 
-/* Resolves e's number for the native architecture: the build-time number,
- * else libseccomp's own table (newer than the kernel headers we built
- * with).  Returns -1 when neither knows it: the call does not exist here. */
-static int resolve(const struct cj_sys *e)
+struct builder {
+    scmp_filter_ctx ctx;
+    uint64_t seen[CJ_MAX_NR / 64]; /* numbers already given rules */
+    cj_err *err;
+};
+
+/* e's number, or -1 when it does not exist here (then it gets no rule and
+ * answers ENOSYS).  A call may be claimed once: libseccomp would silently
+ * merge two rule sets for one call, and the table must say one thing. */
+static int claim(struct builder *b, const struct cj_sys *e, int *nr)
 {
-    if (e->nr >= 0)
-        return e->nr;
-    int nr = seccomp_syscall_resolve_name(e->name);
-    return nr >= 0 ? nr : -1;
+    *nr = cj_sys_resolve(e);
+    if (*nr < 0)
+        return 0;
+    if (*nr >= CJ_MAX_NR)
+        return cj_fail(b->err, ERANGE, "seccomp: %s is number %d", e->name, *nr);
+    uint64_t bit = 1ULL << (*nr % 64);
+    if (b->seen[*nr / 64] & bit)
+        return cj_fail(b->err, EEXIST, "seccomp: %s is named twice", e->name);
+    b->seen[*nr / 64] |= bit;
+    return 0;
 }
 
-static int add(scmp_filter_ctx ctx, uint32_t action, const struct cj_sys *e, unsigned n,
-               const struct scmp_arg_cmp *cmp, cj_err *err)
+static int rule(struct builder *b, uint32_t action, int nr, const char *name, unsigned n,
+                const struct scmp_arg_cmp *cmp)
 {
-    int nr = resolve(e);
-    if (nr < 0)
-        return 0;
-    int rc = seccomp_rule_add_exact_array(ctx, action, nr, n, cmp);
+    int rc = seccomp_rule_add_exact_array(b->ctx, action, nr, n, cmp);
     if (rc < 0)
-        return cj_fail(err, -rc, "seccomp: rule for %s", e->name);
+        return cj_fail(b->err, -rc, "seccomp: rule for %s", name);
+    return 0;
+}
+
+static int add_groups(struct builder *b)
+{
+    size_t ng;
+    const struct cj_sys_group *g = cj_seccomp_groups(&ng);
+    for (size_t i = 0; i < ng; i++) {
+        uint32_t action = g[i].refuse ? SCMP_ACT_ERRNO((uint32_t)g[i].refuse) : SCMP_ACT_ALLOW;
+        for (size_t j = 0; j < g[i].n; j++) {
+            int nr;
+            if (claim(b, &g[i].calls[j], &nr) < 0)
+                return cj_wrap(b->err, "group %s", g[i].what);
+            if (nr >= 0 && rule(b, action, nr, g[i].calls[j].name, 0, NULL) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Each argument rule below is written as a pair that covers every value:
+ * under a default other than ALLOW, a value no rule matches would fall to
+ * ENOSYS, and libseccomp drops conditional rules beside an unconditional
+ * one for the same call. */
+
+/* Sockets: only AF_UNIX, which the interpreter's own machinery uses
+ * (multiprocessing, socketpairs); its abstract names are private to the
+ * network namespace and its path names reach only sockets the mount
+ * namespace shows.  Every other family is the network, or a way into the
+ * kernel's network code (netlink, packet, and dozens of rarely used
+ * protocol modules with their own bug history).  socketpair() gets the same
+ * rule: a few families besides AF_UNIX (TIPC) implement it.  The 64-bit
+ * compare also refuses a family with junk in the upper half, which the
+ * kernel would drop.
+ *
+ * Nor may an AF_UNIX socket reach a socket by name: connect(), and sendto()
+ * with an address.  Landlock does not mediate path-named UNIX sockets, so
+ * without a mount namespace (namespaces: false) a host daemon's socket
+ * (syslog, D-Bus, a container engine) would be in reach.  socketpair(),
+ * which multiprocessing and asyncio use, needs neither.  (sendmsg() with an
+ * address cannot be told apart here: its address is in user memory; there
+ * only the mount namespace, or AppArmor, stops it.) */
+static int add_socket_rules(struct builder *b)
+{
+    const struct cj_sys calls[] = {CJ_SYS(socket), CJ_SYS(socketpair), CJ_SYS(connect), CJ_SYS(sendto)};
+    const uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    int nr[4];
+    for (size_t i = 0; i < 4; i++)
+        if (claim(b, &calls[i], &nr[i]) < 0)
+            return -1;
+    const struct scmp_arg_cmp is_unix = SCMP_A0_64(SCMP_CMP_EQ, AF_UNIX, 0),
+                              not_unix = SCMP_A0_64(SCMP_CMP_NE, AF_UNIX, 0),
+                              no_addr = SCMP_A4_64(SCMP_CMP_EQ, 0, 0), has_addr = SCMP_A4_64(SCMP_CMP_NE, 0, 0);
+    for (size_t i = 0; i < 2; i++)
+        if (nr[i] >= 0 && (rule(b, SCMP_ACT_ALLOW, nr[i], calls[i].name, 1, &is_unix) < 0 ||
+                           rule(b, eacces, nr[i], calls[i].name, 1, &not_unix) < 0))
+            return -1;
+    if ((nr[2] >= 0 && rule(b, eacces, nr[2], calls[2].name, 0, NULL) < 0) ||
+        (nr[3] >= 0 && (rule(b, SCMP_ACT_ALLOW, nr[3], calls[3].name, 1, &no_addr) < 0 ||
+                        rule(b, eacces, nr[3], calls[3].name, 1, &has_addr) < 0)))
+        return -1;
+    return 0;
+}
+
+/* clone() with any CLONE_NEW* flag: the same escape as unshare().  One
+ * rule per flag, since a filter can test "these bits equal" but not "any
+ * of these bits set"; rules for one syscall are ORed.  fork(), threads and
+ * posix_spawn (CLONE_VM|CLONE_VFORK) have none of the bits and pass.
+ *
+ * clone3() takes its flags in a struct in user memory, which a seccomp
+ * filter cannot read, so it gets no rule: the default ENOSYS is what makes
+ * glibc's pthread_create and posix_spawn, which try clone3() first, fall
+ * back to clone(), where the rules see the flags. */
+static int add_clone_rules(struct builder *b)
+{
+    const struct cj_sys clone_ = CJ_SYS(clone), clone3 = CJ_SYS(clone3);
+    int nr, nr3;
+    if (claim(b, &clone_, &nr) < 0 || claim(b, &clone3, &nr3) < 0)
+        return -1;
+    if (nr < 0)
+        return cj_fail(b->err, ENOSYS, "seccomp: no clone() here");
+    uint64_t all = 0;
+    for (size_t i = 0; i < sizeof(clone_ns_flags) / sizeof(clone_ns_flags[0]); i++) {
+        const struct scmp_arg_cmp has =
+            SCMP_CMP64(CJ_CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
+        if (rule(b, SCMP_ACT_ERRNO(EPERM), nr, "clone", 1, &has) < 0)
+            return -1;
+        all |= clone_ns_flags[i];
+    }
+    const struct scmp_arg_cmp none = SCMP_CMP64(CJ_CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, all, 0);
+    return rule(b, SCMP_ACT_ALLOW, nr, "clone", 1, &none);
+}
+
+/* personality(): only the query (0xffffffff).  Setting it could turn off
+ * address randomisation (ADDR_NO_RANDOMIZE) or make every readable mapping
+ * executable (READ_IMPLIES_EXEC), weakening exploit defences for whatever
+ * runs next. */
+static int add_personality_rules(struct builder *b)
+{
+    const struct cj_sys pers = CJ_SYS(personality);
+    int nr;
+    if (claim(b, &pers, &nr) < 0)
+        return -1;
+    const struct scmp_arg_cmp query = SCMP_A0_64(SCMP_CMP_EQ, 0xffffffffu, 0),
+                              other = SCMP_A0_64(SCMP_CMP_NE, 0xffffffffu, 0);
+    if (nr >= 0 && (rule(b, SCMP_ACT_ALLOW, nr, "personality", 1, &query) < 0 ||
+                    rule(b, SCMP_ACT_ERRNO(EPERM), nr, "personality", 1, &other) < 0))
+        return -1;
+    return 0;
+}
+
+static int is_denied_ioctl(uint32_t cmd)
+{
+    for (size_t i = 0; i < sizeof(deny_ioctls) / sizeof(deny_ioctls[0]); i++)
+        if (deny_ioctls[i] == cmd)
+            return 1;
+    return 0;
+}
+
+/* ioctl's command is 32 bits to the kernel, which drops the upper half, so
+ * every test masks it to the lower half and junk there cannot slip by.
+ * "Any command but these" cannot be one rule (libseccomp will not AND two
+ * tests of one argument), so it is spelled out with masked equalities:
+ * a command that differs from the first denied one in a bit where all
+ * denied ones agree is none of them (a rule per such bit); the few commands
+ * left agree with it outside those bits and are listed one by one. */
+static int add_ioctl_rules(struct builder *b)
+{
+    const struct cj_sys ioctl_ = CJ_SYS(ioctl);
+    int nr;
+    if (claim(b, &ioctl_, &nr) < 0)
+        return -1;
+    if (nr < 0)
+        return cj_fail(b->err, ENOSYS, "seccomp: no ioctl() here");
+    const uint32_t v0 = deny_ioctls[0];
+    uint32_t spread = 0;
+    for (size_t i = 0; i < sizeof(deny_ioctls) / sizeof(deny_ioctls[0]); i++)
+        spread |= deny_ioctls[i] ^ v0;
+    if (__builtin_popcount(spread) > 4)
+        return cj_fail(b->err, EINVAL, "seccomp: denied ioctls differ in too many bits");
+    for (unsigned bit = 0; bit < 32; bit++) {
+        const uint32_t m = 1U << bit;
+        const struct scmp_arg_cmp differs = SCMP_A1_64(SCMP_CMP_MASKED_EQ, m, ~v0 & m);
+        if (!(spread & m) && rule(b, SCMP_ACT_ALLOW, nr, "ioctl", 1, &differs) < 0)
+            return -1;
+    }
+    for (uint32_t s = spread;; s = (s - 1) & spread) {
+        const uint32_t cmd = (v0 & ~spread) | s;
+        const struct scmp_arg_cmp is = SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, cmd);
+        uint32_t action = is_denied_ioctl(cmd) ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW;
+        if (rule(b, action, nr, "ioctl", 1, &is) < 0)
+            return -1;
+        if (s == 0)
+            break;
+    }
     return 0;
 }
 
 static int add_rules(scmp_filter_ctx ctx, cj_err *err)
 {
-    const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
-    for (size_t i = 0; i < sizeof(deny_eperm) / sizeof(deny_eperm[0]); i++)
-        if (add(ctx, eperm, &deny_eperm[i], 0, NULL, err) < 0)
-            return -1;
-
-    /* Sockets: only AF_UNIX, which the interpreter's own machinery uses
-     * (multiprocessing, socketpairs); its abstract names are private to the
-     * network namespace and its path names reach only sockets the mount
-     * namespace shows.  Every other family is the network, or a way into
-     * the kernel's network code (netlink, packet, and dozens of rarely used
-     * protocol modules with their own bug history).  socketpair() gets the
-     * same rule: a few families besides AF_UNIX (TIPC) implement it.  The
-     * 64-bit compare also refuses a family with junk in the upper half,
-     * which the kernel would drop. */
-    const struct cj_sys sys_socket = CJ_SYS(socket), sys_socketpair = CJ_SYS(socketpair);
-    const struct scmp_arg_cmp not_unix = SCMP_A0_64(SCMP_CMP_NE, AF_UNIX, 0);
-    if (add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_socket, 1, &not_unix, err) < 0 ||
-        add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_socketpair, 1, &not_unix, err) < 0)
+    struct builder b = {.ctx = ctx, .err = err};
+    if (add_groups(&b) < 0 || add_socket_rules(&b) < 0 || add_clone_rules(&b) < 0 ||
+        add_personality_rules(&b) < 0 || add_ioctl_rules(&b) < 0)
         return -1;
-
-    /* Nor may an AF_UNIX socket reach a socket by name: connect(), and
-     * sendto() with an address.  Landlock does not mediate path-named UNIX
-     * sockets, so without a mount namespace (namespaces: false) a host
-     * daemon's socket (syslog, D-Bus, a container engine) would be in reach.
-     * socketpair(), which multiprocessing and asyncio use, needs neither.
-     * (sendmsg() with an address cannot be told apart here: its address is
-     * in user memory; there only the mount namespace, or AppArmor, stops it.) */
-    const struct cj_sys sys_connect = CJ_SYS(connect), sys_sendto = CJ_SYS(sendto);
-    const struct scmp_arg_cmp has_addr = SCMP_A4_64(SCMP_CMP_NE, 0, 0);
-    if (add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_connect, 0, NULL, err) < 0 ||
-        add(ctx, SCMP_ACT_ERRNO(EACCES), &sys_sendto, 1, &has_addr, err) < 0)
-        return -1;
-
-    /* clone() with any CLONE_NEW* flag: the same escape as unshare().  One
-     * rule per flag, since a filter can test "these bits equal" but not
-     * "any of these bits set"; rules for one syscall are ORed.  fork(),
-     * threads and posix_spawn (CLONE_VM|CLONE_VFORK) pass untouched. */
-    const struct cj_sys sys_clone = CJ_SYS(clone);
-    for (size_t i = 0; i < sizeof(clone_ns_flags) / sizeof(clone_ns_flags[0]); i++) {
-        const struct scmp_arg_cmp has =
-            SCMP_CMP64(CJ_CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
-        if (add(ctx, eperm, &sys_clone, 1, &has, err) < 0)
-            return -1;
-    }
-
-    /* clone3() takes its flags in a struct in user memory, which a seccomp
-     * filter cannot read, so namespace flags there cannot be told apart.
-     * ENOSYS (not EPERM) is what makes glibc's pthread_create and
-     * posix_spawn, which try clone3() first, fall back to clone(), where the
-     * rule above sees the flags. */
-    const struct cj_sys sys_clone3 = CJ_SYS(clone3);
-    if (add(ctx, SCMP_ACT_ERRNO(ENOSYS), &sys_clone3, 0, NULL, err) < 0)
-        return -1;
-
-    /* personality(): only the query (0xffffffff).  Setting it could turn
-     * off address randomisation (ADDR_NO_RANDOMIZE) or make every readable
-     * mapping executable (READ_IMPLIES_EXEC), weakening exploit defences
-     * for whatever runs next. */
-    const struct cj_sys sys_pers = CJ_SYS(personality);
-    const struct scmp_arg_cmp not_query = SCMP_A0_64(SCMP_CMP_NE, 0xffffffffu, 0);
-    if (add(ctx, eperm, &sys_pers, 1, &not_query, err) < 0)
-        return -1;
-
-    /* ioctl's command is 32 bits to the kernel, which drops the upper half:
-     * compare only the lower half so junk there cannot slip by. */
-    const struct cj_sys sys_ioctl = CJ_SYS(ioctl);
-    for (size_t i = 0; i < sizeof(deny_ioctls) / sizeof(deny_ioctls[0]); i++) {
-        const struct scmp_arg_cmp is = SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, deny_ioctls[i]);
-        if (add(ctx, eperm, &sys_ioctl, 1, &is, err) < 0)
-            return -1;
-    }
     return 0;
 }
 
@@ -315,7 +305,7 @@ int cj_seccomp_build_stage1(cj_seccomp *out, cj_err *err)
 {
     out->prog.filter = NULL;
     out->prog.len = 0;
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(CJ_DEFAULT_ERRNO));
     if (ctx == NULL)
         return cj_fail(err, ENOMEM, "seccomp: init");
     int ret = -1;
@@ -370,6 +360,15 @@ int cj_seccomp_apply(const cj_seccomp *s)
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0L, &s->prog) < 0)
         return -errno;
     if (prctl(PR_GET_SECCOMP, 0L, 0L, 0L, 0L) != SECCOMP_MODE_FILTER)
+        return -EPERM;
+    /* Prove that this filter is the one in force (the warm path already
+     * runs under stage 2's): unshare(0) succeeds on any kernel unless a
+     * rule refuses it; get_robust_list exists on every kernel we run on,
+     * answers EFAULT here without a filter, and is not on the list, so the
+     * default must answer it. */
+    if (syscall(SYS_unshare, 0L) != -1 || errno != EPERM)
+        return -EPERM;
+    if (syscall(SYS_get_robust_list, 0L, NULL, NULL) != -1 || errno != CJ_DEFAULT_ERRNO)
         return -EPERM;
     return 0;
 }
