@@ -155,10 +155,6 @@ got = [sorted(int(r) for r in sympy.solve(x ** 2 - 4, x)), str(sympy.integrate(s
 """, [[-2, 2], "-cos(x)", "x**3 + 3*x**2 + 3*x + 1"]),
     "matplotlib agg savefig": ("""
 import os
-# The sandbox has no HOME, and Debian's matplotlib looks for its rc file
-# in /etc, which the sandbox does not show: both are named here.
-os.environ['MPLCONFIGDIR'] = os.path.abspath('tmp/mpl')
-os.environ['MATPLOTLIBRC'] = '/usr/share/matplotlib/mpl-data/matplotlibrc'
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
@@ -191,8 +187,6 @@ g.add_weighted_edges_from([(1, 2, 1), (2, 3, 1), (1, 3, 5), (3, 4, 2)])
 got = [nx.shortest_path(g, 1, 4, weight='weight'), nx.shortest_path_length(g, 1, 4, weight='weight')]
 """, [[1, 2, 3, 4], 4]),
     "nltk pyparsing random2 six": ("""
-import os
-os.environ['HOME'] = os.path.abspath('tmp')  # the sandbox has none: nltk's import needs one
 import nltk
 from nltk.tokenize import wordpunct_tokenize
 import pyparsing as pp
