@@ -233,7 +233,7 @@ def main():
                     help="a name from tests/vm/kernels")
     ap.add_argument("--src", default=SRC, help="source tree (tests/, apparmor/)")
     ap.add_argument("--run-dir", default=os.environ.get("CJVM_RUN_DIR", "/tmp/cjvm-run"))
-    ap.add_argument("--timeout", type=float, default=float(os.environ.get("CJVM_TIMEOUT", 540)))
+    ap.add_argument("--timeout", type=float, default=float(os.environ.get("CJVM_TIMEOUT", 900)))
     ap.add_argument("--boot-timeout", type=float, default=180)
     ap.add_argument("--image-timeout", type=float, default=900)
     ap.add_argument("--append", default=os.environ.get("CJVM_APPEND", ""),

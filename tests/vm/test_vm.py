@@ -67,7 +67,7 @@ def vm():
         pytest.fail(f"no VM image: {e}", pytrace=False)
     try:
         run = cjvm.boot(image, os.path.abspath(prefix), cjvm.SRC, run_dir,
-                        timeout=float(os.environ.get("CJVM_TIMEOUT", 540)),
+                        timeout=float(os.environ.get("CJVM_TIMEOUT", 900)),
                         boot_timeout=float(os.environ.get("CJVM_BOOT_TIMEOUT", 180)),
                         append=f"{KERNEL.append()} {os.environ.get('CJVM_APPEND', '')}")
     except RuntimeError as e:
