@@ -132,8 +132,18 @@ int prepare_container(struct init_ctx *c)
     /* First of all: a new mount namespace still shares propagation with the
      * host's shared mounts, and a container runtime may leave / shared
      * (rshared); any mount of ours would then appear outside. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        /* EINVAL: "/" is no mount point, i.e. a plain chroot.  The
+         * sandboxes could not be built there either (pivot_root needs the
+         * caller's root to be a mount point), so say what fixes it. */
+        if (errno == EINVAL) {
+            say("/ is not a mount point (started in a plain chroot?): the sandboxes need a root that is one. "
+                "Bind-mount the chroot's directory onto itself before entering it (mount --bind DIR DIR), "
+                "or run in a container (docker, systemd-nspawn)");
+            return -1;
+        }
         return fail("make mount propagation private");
+    }
     if (c->cgroups && cgroups_prepare(c->cgroup_parent, true, make_ns) < 0)
         return -1;
     if (c->work.path[0] != '\0' && mount_work_tmpfs(&c->work) < 0)

@@ -391,3 +391,20 @@ def test_inherited_capabilities_do_not_pass_the_bounding_set(init_bin, sets):
         assert status_field(before, "CapAmb") & module
     for name in ("CapInh", "CapAmb", "CapPrm", "CapEff"):
         assert not status_field(after, name) & module, name
+
+
+def test_plain_chroot_is_refused_with_the_fix(init_bin, tmp_path):
+    """Started in a plain chroot, "/" is no mount point: nothing can be made
+    private there, and no sandbox could pivot_root.  It says so, and what
+    fixes it, instead of an errno."""
+    root = tmp_path / "root"
+    libs = re.findall(r"(/\S+\.so[.\d]*)", subprocess.run(["ldd", init_bin], capture_output=True,
+                                                            text=True).stdout)
+    for path in [init_bin] + libs:
+        dest = root / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    r = subprocess.run(["chroot", str(root), init_bin, "--", "/none"], capture_output=True, timeout=TIMEOUT)
+    assert r.returncode == 125, r.stderr
+    assert b"/ is not a mount point (started in a plain chroot?)" in r.stderr, r.stderr
+    assert b"mount --bind DIR DIR" in r.stderr, r.stderr
