@@ -305,18 +305,19 @@ static void retire(struct gen *g)
     link_once(w, &w->tick_timeout, &w->tick_entry);
 }
 
-/* The replacement serves from now on: when it has a clone ready that has
- * rehearsed (so no request waits on its set-up), or any clone once the
- * old one has none (or is gone). */
-static int promote(cj_warm *w, int settled_only)
+/* The replacement serves from now on: once its whole pool is forked and a
+ * clone has rehearsed (so the requests that follow wait neither on a
+ * clone's set-up nor fall back to cold), or at once when the old one has
+ * no clone ready (or is gone). */
+static int promote(cj_warm *w, int when_full)
 {
     struct gen *n = w->next;
     if (n == NULL || !n->up)
         return 0;
-    int ok = 0;
-    for (size_t i = 0; i < w->n_slots && !ok; i++)
-        ok = n->slots[i].state == SLOT_READY && (!settled_only || cj_sandbox_settled(n->slots[i].sb));
-    if (!ok)
+    size_t ready = count_slots(n, SLOT_READY), settled = 0;
+    for (size_t i = 0; i < w->n_slots; i++)
+        settled += n->slots[i].state == SLOT_READY && cj_sandbox_settled(n->slots[i].sb);
+    if (ready == 0 || (when_full && (ready < w->n_slots || settled == 0)))
         return 0;
     struct gen *old = w->cur;
     w->cur = n;
