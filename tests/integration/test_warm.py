@@ -11,6 +11,7 @@ stopping it leaves nothing (no process, no directory, no cgroup).
 import glob
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -45,6 +46,7 @@ def stop_warm_service(svc):
     assert left == [], left
     for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
         os.rmdir(d)
+    shutil.rmtree(svc.home, ignore_errors=True)  # kept when a check above failed: it holds the log
 
 
 @pytest.fixture(scope="module")
