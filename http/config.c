@@ -38,6 +38,7 @@
 
 #define CFG_MAX_BYTES (1024 * 1024) /* a config is a few KiB; bound what we parse */
 #define CFG_INT_MAX (1LL << 62)     /* so sums and conversions downstream cannot overflow */
+#define WARM_BOUND_MAX 1000000000LL /* executions, or seconds (31 years): in ms it still fits */
 #define CFG_SECONDS_MAX 1000000000.0
 #define CFG_MAX_KEYS 32
 #define PATH_CAP 256
@@ -614,7 +615,7 @@ static int p_preload(loader *L, cj_config *c)
 static int warm_entry(loader *L, void *ctx)
 {
     cj_config *c = ctx;
-    static const char *const names[] = {"enabled", "pool", "preload"};
+    static const char *const names[] = {"enabled", "pool", "preload", "max_clones", "max_age"};
     char shown[SHOW_CAP];
     size_t i = 0;
     while (i < COUNT(names) && !text_is(sval(L), slen(L), names[i]))
@@ -625,13 +626,20 @@ static int warm_entry(loader *L, void *ctx)
     if (next(L))
         return -1;
     long long v = 0;
+    /* The bounds on one warm interpreter's life: at least one execution,
+     * at least a second (a replacement costs an interpreter's start-up). */
     int rc = i == 0   ? read_word(L, BOOLS, COUNT(BOOLS), "true or false (or yes/no, on/off)", &c->warm_enabled)
              : i == 1 ? read_integer(L, 1, 64, &v)
-                      : p_preload(L, c);
+             : i == 2 ? p_preload(L, c)
+                      : read_integer(L, 1, WARM_BOUND_MAX, &v);
     if (rc)
         return -1;
     if (i == 1)
         c->warm_pool = (int)v;
+    else if (i == 3)
+        c->warm_max_clones = v;
+    else if (i == 4)
+        c->warm_max_age = v;
     path_pop(L, mark);
     return 0;
 }
@@ -660,7 +668,7 @@ static int p_cold(loader *L, const cfg_key *k, cj_config *c)
 static int p_warm(loader *L, const cfg_key *k, cj_config *c)
 {
     (void)k;
-    return each_entry(L, "a mapping of enabled, pool, preload", warm_entry, c);
+    return each_entry(L, "a mapping of enabled, pool, preload, max_clones, max_age", warm_entry, c);
 }
 
 #define F(field) offsetof(cj_config, field)
@@ -772,6 +780,8 @@ void cj_config_defaults(cj_config *c)
     c->namespaces = 1;
     c->drain_timeout = 0;
     c->warm_pool = 2;
+    c->warm_max_clones = 10000;
+    c->warm_max_age = 600;
     c->cold_pool = 2;
 }
 

@@ -52,6 +52,11 @@ typedef struct cj_config {
     int warm_enabled;     /* 0 */
     int warm_pool;        /* 2: executions forked and confined ahead of time */
     char **warm_preload;  /* module names */
+    /* The warm interpreter is replaced (in the background) after this many
+     * executions or seconds, whichever comes first: every clone shares its
+     * hash seed and address layout. */
+    long long warm_max_clones; /* 10000 */
+    long long warm_max_age;    /* 600 */
     size_t n_warm_preload;
 } cj_config;
 

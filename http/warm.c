@@ -2,6 +2,7 @@
 
 #include "execdir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +15,10 @@
 #include <unistd.h>
 
 #define RESTART_MS 1000
+#define TICK_MS 50
+/* A retired interpreter's executions end by their REALTIME (the executor
+ * kills them then); this much more lets their status be reported. */
+#define RETIRE_GRACE_MS 2000
 #define MAX_FDS 16
 
 enum slot_state { SLOT_EMPTY, SLOT_FORKING, SLOT_READY };
@@ -32,22 +37,38 @@ struct reply {
     uint32_t spare;
 };
 
+/* One warm interpreter and the clones it made.  Each clone shares its hash
+ * seed and address layout, so an interpreter serves a bounded number of
+ * executions for a bounded time (warm.max_clones, warm.max_age), then a
+ * replacement takes over and it is retired. */
+struct gen {
+    cj_warm *w;
+    h2o_linklist_t link; /* in w->retiring */
+    pid_t pid;           /* -1 once reaped */
+    int up;              /* it said it is ready */
+    h2o_socket_t *ctl;
+    struct slot *slots;
+    unsigned long long clones; /* handed to requests */
+    uint64_t started_ms, up_ms;
+    uint64_t retire_by; /* retiring: killed then, whatever still runs */
+};
+
 struct cj_warm {
     h2o_loop_t *loop;
     const cj_config *cfg;
     const cj_sandbox_env *env;
     char *zygote_py, *lib;
-    pid_t pid;
-    int up; /* the warm interpreter said it is ready */
-    h2o_socket_t *ctl;
     uint64_t seq;
-    struct slot *slots;
     size_t n_slots;
-    h2o_timeout_t restart_timeout, refill_timeout;
-    h2o_timeout_entry_t restart_entry, refill_entry;
+    struct gen *cur;  /* serves requests; NULL while one is being restarted */
+    struct gen *next; /* cur's replacement, starting */
+    char why[96];     /* the bound that started it */
+    h2o_linklist_t retiring;
+    h2o_timeout_t restart_timeout, refill_timeout, age_timeout, tick_timeout;
+    h2o_timeout_entry_t restart_entry, refill_entry, age_entry, tick_entry;
 };
 
-static void start_zygote(cj_warm *w);
+static struct gen *start_zygote(cj_warm *w);
 
 static void clear_slot(struct slot *s)
 {
@@ -56,32 +77,75 @@ static void clear_slot(struct slot *s)
     s->state = SLOT_EMPTY;
 }
 
-static void zygote_gone(cj_warm *w, const char *why)
+static void link_once(cj_warm *w, h2o_timeout_t *t, h2o_timeout_entry_t *e)
 {
-    fprintf(stderr, "codejail-server: warm interpreter %s; running executions cold until it is back\n", why);
-    if (w->ctl != NULL) {
-        h2o_socket_close(w->ctl);
-        w->ctl = NULL;
-    }
-    if (w->pid > 0) {
-        kill(w->pid, SIGKILL); /* its clones die with it (PDEATHSIG) */
-        int st;
-        while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+    if (!h2o_timeout_is_linked(e))
+        h2o_timeout_link(w->loop, t, e);
+}
+
+/* Kills the interpreter (its clones die with it: PDEATHSIG) and everything
+ * of it the service holds. */
+static void gen_free(struct gen *g)
+{
+    if (g == NULL)
+        return;
+    if (g->ctl != NULL)
+        h2o_socket_close(g->ctl);
+    if (g->pid > 0) {
+        kill(g->pid, SIGKILL);
+        while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        w->pid = -1;
     }
-    w->up = 0;
-    for (size_t i = 0; i < w->n_slots; i++)
-        clear_slot(&w->slots[i]);
-    if (!h2o_timeout_is_linked(&w->restart_entry))
-        h2o_timeout_link(w->loop, &w->restart_timeout, &w->restart_entry);
+    for (size_t i = 0; g->slots != NULL && i < g->w->n_slots; i++)
+        clear_slot(&g->slots[i]);
+    if (h2o_linklist_is_linked(&g->link))
+        h2o_linklist_unlink(&g->link);
+    free(g->slots);
+    free(g);
+}
+
+static size_t count_slots(const struct gen *g, enum slot_state state)
+{
+    size_t n = 0;
+    for (size_t i = 0; g != NULL && i < g->w->n_slots; i++)
+        n += g->slots[i].state == state;
+    return n;
+}
+
+static void zygote_gone(struct gen *g, const char *why)
+{
+    cj_warm *w = g->w;
+    if (g->ctl != NULL) {
+        h2o_socket_close(g->ctl);
+        g->ctl = NULL;
+    }
+    if (h2o_linklist_is_linked(&g->link)) { /* retired already: its executions run cold again */
+        fprintf(stderr, "codejail-server: retired warm interpreter (pid %d) %s\n", (int)g->pid, why);
+        gen_free(g);
+        return;
+    }
+    if (g == w->next) {
+        fprintf(stderr, "codejail-server: the warm interpreter's replacement %s; trying again\n", why);
+        w->next = NULL;
+        gen_free(g);
+        link_once(w, &w->restart_timeout, &w->restart_entry);
+        return;
+    }
+    fprintf(stderr, "codejail-server: warm interpreter %s; running executions cold until it is back\n", why);
+    w->cur = NULL;
+    gen_free(g);
+    if (h2o_timeout_is_linked(&w->age_entry))
+        h2o_timeout_unlink(&w->age_entry);
+    /* A replacement already starting takes over (see promote); else restart. */
+    if (w->next == NULL)
+        link_once(w, &w->restart_timeout, &w->restart_entry);
 }
 
 /* 'F', slot, "dir\0inner\0cgroup-v2\0", and the clone's fds as SCM_RIGHTS:
  * its five streams, v1 cgroup.procs files, the v2 cgroup directory last. */
-static int send_fork(cj_warm *w, size_t i, const int child_fds[5], cj_err *err)
+static int send_fork(struct gen *g, size_t i, const int child_fds[5], cj_err *err)
 {
-    cj_sandbox *sb = w->slots[i].sb;
+    cj_sandbox *sb = g->slots[i].sb;
     const char *dir = cj_sandbox_dir(sb);
     int fds[MAX_FDS], n = 0, dirfd = -1;
     const int *procs = NULL;
@@ -113,69 +177,9 @@ static int send_fork(cj_warm *w, size_t i, const int child_fds[5], cj_err *err)
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
     memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
-    if (sendmsg(h2o_socket_get_fd(w->ctl), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (sendmsg(h2o_socket_get_fd(g->ctl), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         return cj_fail(err, errno, "send to the warm interpreter");
     return 0;
-}
-
-static void refill(cj_warm *w)
-{
-    if (!w->up)
-        return;
-    for (size_t i = 0; i < w->n_slots; i++) {
-        struct slot *s = &w->slots[i];
-        if (s->state != SLOT_EMPTY)
-            continue;
-        const cj_limits *l = &w->cfg->limits;
-        cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
-        int child_fds[5];
-        cj_err err = {0};
-        if (cj_sandbox_warm_prepare(w->env, &lim, &s->sb, child_fds, &err) < 0) {
-            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
-            return;
-        }
-        int rc = send_fork(w, i, child_fds, &err);
-        for (int k = 0; k < 5; k++)
-            close(child_fds[k]);
-        if (rc < 0) {
-            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
-            clear_slot(s);
-            return; /* a full socket: the next reply refills */
-        }
-        s->state = SLOT_FORKING;
-    }
-}
-
-static void on_reply(h2o_socket_t *sock, const char *err)
-{
-    cj_warm *w = sock->data;
-    if (err != NULL) {
-        zygote_gone(w, "closed its control socket");
-        return;
-    }
-    size_t n = sock->input->size / sizeof(struct reply);
-    for (size_t k = 0; k < n; k++) {
-        struct reply r;
-        memcpy(&r, sock->input->bytes + k * sizeof(r), sizeof(r));
-        if (r.kind == 'R') {
-            w->up = 1;
-            fprintf(stderr, "codejail-server: warm interpreter ready (pid %d, pool %zu)\n", (int)r.value, w->n_slots);
-            continue;
-        }
-        if (r.slot >= w->n_slots || w->slots[r.slot].state != SLOT_FORKING)
-            continue;
-        struct slot *s = &w->slots[r.slot];
-        if (r.kind == 'P') {
-            cj_sandbox_warm_started(s->sb, (pid_t)r.value);
-            s->state = SLOT_READY;
-            s->seq = ++w->seq;
-        } else {
-            fprintf(stderr, "codejail-server: warm: clone failed: %s\n", strerror(r.value));
-            clear_slot(s);
-        }
-    }
-    h2o_buffer_consume(&sock->input, n * sizeof(struct reply));
-    refill(w);
 }
 
 static int settings_blob(const cj_warm *w, char **out, size_t *len)
@@ -233,16 +237,175 @@ static int settings_blob(const cj_warm *w, char **out, size_t *len)
     return 0;
 }
 
-static void start_zygote(cj_warm *w)
+static void refill_gen(struct gen *g)
+{
+    if (!g->up || g->ctl == NULL || h2o_linklist_is_linked(&g->link))
+        return;
+    cj_warm *w = g->w;
+    for (size_t i = 0; i < w->n_slots; i++) {
+        struct slot *s = &g->slots[i];
+        if (s->state != SLOT_EMPTY)
+            continue;
+        const cj_limits *l = &w->cfg->limits;
+        cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
+        int child_fds[5];
+        cj_err err = {0};
+        if (cj_sandbox_warm_prepare(w->env, &lim, &s->sb, child_fds, &err) < 0) {
+            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
+            return;
+        }
+        int rc = send_fork(g, i, child_fds, &err);
+        for (int k = 0; k < 5; k++)
+            close(child_fds[k]);
+        if (rc < 0) {
+            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
+            clear_slot(s);
+            return; /* a full socket: the next reply refills */
+        }
+        s->state = SLOT_FORKING;
+    }
+}
+
+/* Both the interpreter serving and its replacement: the old one keeps
+ * serving until the new one has clones ready. */
+static void refill(cj_warm *w)
+{
+    if (w->cur != NULL)
+        refill_gen(w->cur);
+    if (w->next != NULL)
+        refill_gen(w->next);
+}
+
+/* The longest an execution can run: a retired interpreter must outlive its
+ * executions, which are its children until they end. */
+static uint64_t longest_realtime_ms(const cj_config *cfg)
+{
+    long long s = cfg->limits.realtime;
+    for (size_t i = 0; i < cfg->n_overrides; i++)
+        if (cfg->overrides[i].limits.realtime > s)
+            s = cfg->overrides[i].limits.realtime;
+    return (uint64_t)s * 1000;
+}
+
+/* Its waiting clones are killed now; the executions it runs finish (they
+ * are its children: it reports how each ended), then it is told to exit. */
+static void retire(struct gen *g)
+{
+    cj_warm *w = g->w;
+    size_t killed = 0;
+    for (size_t i = 0; i < w->n_slots; i++)
+        if (g->slots[i].state == SLOT_READY) {
+            clear_slot(&g->slots[i]);
+            killed++;
+        }
+    g->retire_by = h2o_now(w->loop) + longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS;
+    h2o_linklist_insert(&w->retiring, &g->link);
+    fprintf(stderr, "codejail-server: warm interpreter (pid %d) retired after %llu executions: %zu waiting clones "
+            "killed, its running executions finish\n", (int)g->pid, g->clones, killed);
+    link_once(w, &w->tick_timeout, &w->tick_entry);
+}
+
+/* The replacement serves from now on: once its whole pool is forked and a
+ * clone has rehearsed (so the requests that follow wait neither on a
+ * clone's set-up nor fall back to cold), or at once when the old one has
+ * no clone ready (or is gone). */
+static int promote(cj_warm *w, int when_full)
+{
+    struct gen *n = w->next;
+    if (n == NULL || !n->up)
+        return 0;
+    size_t ready = count_slots(n, SLOT_READY), settled = 0;
+    for (size_t i = 0; i < w->n_slots; i++)
+        settled += n->slots[i].state == SLOT_READY && cj_sandbox_settled(n->slots[i].sb);
+    if (ready == 0 || (when_full && (ready < w->n_slots || settled == 0)))
+        return 0;
+    struct gen *old = w->cur;
+    w->cur = n;
+    w->next = NULL;
+    if (old != NULL) {
+        uint64_t now = h2o_now(w->loop);
+        fprintf(stderr, "codejail-server: warm interpreter replaced (pid %d by pid %d) after %llu executions and "
+                "%llu s (%s)\n", (int)old->pid, (int)n->pid, old->clones,
+                (unsigned long long)((now - old->up_ms) / 1000), w->why);
+        retire(old);
+    }
+    if (h2o_timeout_is_linked(&w->age_entry))
+        h2o_timeout_unlink(&w->age_entry);
+    h2o_timeout_link(w->loop, &w->age_timeout, &w->age_entry);
+    return 1;
+}
+
+/* The replacement starts beside the one serving, which keeps serving. */
+static void replace(cj_warm *w, const char *why)
+{
+    if (w->next != NULL || w->cur == NULL || h2o_timeout_is_linked(&w->restart_entry))
+        return;
+    if (why != w->why)
+        snprintf(w->why, sizeof(w->why), "%s", why);
+    fprintf(stderr, "codejail-server: warm interpreter (pid %d) reached %s: starting its replacement\n",
+            (int)w->cur->pid, w->why);
+    w->next = start_zygote(w);
+    if (w->next == NULL)
+        link_once(w, &w->restart_timeout, &w->restart_entry);
+    link_once(w, &w->tick_timeout, &w->tick_entry);
+}
+
+static void on_reply(h2o_socket_t *sock, const char *err)
+{
+    struct gen *g = sock->data;
+    cj_warm *w = g->w;
+    if (err != NULL) {
+        zygote_gone(g, "closed its control socket");
+        return;
+    }
+    int retired = h2o_linklist_is_linked(&g->link);
+    size_t n = sock->input->size / sizeof(struct reply);
+    for (size_t k = 0; k < n; k++) {
+        struct reply r;
+        memcpy(&r, sock->input->bytes + k * sizeof(r), sizeof(r));
+        if (r.kind == 'R') {
+            g->up = 1;
+            g->up_ms = h2o_now(w->loop);
+            fprintf(stderr, "codejail-server: warm interpreter ready (pid %d, pool %zu, started in %llu ms)\n",
+                    (int)r.value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
+            if (g == w->cur)
+                link_once(w, &w->age_timeout, &w->age_entry);
+            continue;
+        }
+        if (r.slot >= w->n_slots || g->slots[r.slot].state != SLOT_FORKING)
+            continue;
+        struct slot *s = &g->slots[r.slot];
+        if (r.kind == 'P') {
+            cj_sandbox_warm_started(s->sb, (pid_t)r.value);
+            s->state = SLOT_READY;
+            s->seq = ++w->seq;
+            if (retired)
+                clear_slot(s); /* it can only be killed now that its pid is known */
+        } else {
+            fprintf(stderr, "codejail-server: warm: clone failed: %s\n", strerror(r.value));
+            clear_slot(s);
+        }
+    }
+    h2o_buffer_consume(&sock->input, n * sizeof(struct reply));
+    if (g == w->next && w->cur == NULL)
+        promote(w, 0);
+    refill(w);
+}
+
+static struct gen *start_zygote(cj_warm *w)
 {
     int sv[2];
     char *blob = NULL;
     size_t blen = 0;
-    if (settings_blob(w, &blob, &blen) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        free(blob);
+    struct gen *g = calloc(1, sizeof(*g));
+    struct slot *slots = calloc(w->n_slots, sizeof(*slots));
+    if (g == NULL || slots == NULL || settings_blob(w, &blob, &blen) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         fprintf(stderr, "codejail-server: warm: cannot start: %s\n", strerror(errno));
-        h2o_timeout_link(w->loop, &w->restart_timeout, &w->restart_entry);
-        return;
+        free(blob);
+        free(slots);
+        free(g);
+        return NULL;
     }
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -267,18 +430,102 @@ static void start_zygote(cj_warm *w)
         fprintf(stderr, "codejail-server: warm: cannot start: %s\n", strerror(errno));
         close(sv[0]);
         free(blob);
+        free(slots);
+        free(g);
         if (pid > 0) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
         }
-        h2o_timeout_link(w->loop, &w->restart_timeout, &w->restart_entry);
-        return;
+        return NULL;
     }
     free(blob);
-    w->pid = pid;
-    w->ctl = h2o_evloop_socket_create(w->loop, sv[0], 0);
-    w->ctl->data = w;
-    h2o_socket_read_start(w->ctl, on_reply);
+    g->w = w;
+    g->pid = pid;
+    g->slots = slots;
+    g->started_ms = h2o_now(w->loop);
+    g->ctl = h2o_evloop_socket_create(w->loop, sv[0], 0);
+    g->ctl->data = g;
+    h2o_socket_read_start(g->ctl, on_reply);
+    return g;
+}
+
+/* Whether the process has children (on the warm interpreter: executions
+ * not yet reaped): 1, 0, or -1 when /proc cannot tell. */
+static int has_children(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int found = 0, known = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[64 + sizeof(e->d_name)];
+        snprintf(file, sizeof(file), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        FILE *f = fopen(file, "re");
+        if (f == NULL)
+            continue;
+        known = 1;
+        found = fgetc(f) != EOF;
+        fclose(f);
+    }
+    closedir(d);
+    return found ? 1 : known ? 0 : -1;
+}
+
+/* Reaps retired interpreters that exited; tells those whose executions
+ * all ended to exit (closing their control socket), and kills those past
+ * their deadline. */
+static void tend_retired(cj_warm *w)
+{
+    uint64_t now = h2o_now(w->loop);
+    h2o_linklist_t *node = w->retiring.next;
+    while (node != &w->retiring) {
+        struct gen *g = H2O_STRUCT_FROM_MEMBER(struct gen, link, node);
+        node = node->next;
+        int st = 0;
+        if (g->pid > 0 && waitpid(g->pid, &st, WNOHANG) == g->pid)
+            g->pid = -1;
+        if (g->pid < 0) {
+            if (g->ctl != NULL)
+                fprintf(stderr, "codejail-server: retired warm interpreter %s\n",
+                        WIFSIGNALED(st) ? "was killed" : "exited");
+            gen_free(g);
+            continue;
+        }
+        if (g->ctl == NULL)
+            continue; /* told to exit: reaped above once it has */
+        int drained = count_slots(g, SLOT_FORKING) == 0 && has_children(g->pid) == 0;
+        if (!drained && now < g->retire_by)
+            continue;
+        h2o_socket_close(g->ctl); /* cj_warm_serve returns: it exits */
+        g->ctl = NULL;
+        if (!drained) {
+            fprintf(stderr, "codejail-server: retired warm interpreter (pid %d) still had executions after %llu ms: "
+                    "killed\n", (int)g->pid, (unsigned long long)(longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS));
+            kill(g->pid, SIGKILL);
+        }
+    }
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    cj_warm *w = H2O_STRUCT_FROM_MEMBER(cj_warm, tick_entry, entry);
+    promote(w, 1);
+    tend_retired(w);
+    if (w->next != NULL || !h2o_linklist_is_empty(&w->retiring))
+        link_once(w, &w->tick_timeout, &w->tick_entry);
+}
+
+static void on_age(h2o_timeout_entry_t *entry)
+{
+    cj_warm *w = H2O_STRUCT_FROM_MEMBER(cj_warm, age_entry, entry);
+    char why[96];
+    snprintf(why, sizeof(why), "warm.max_age (%lld s)", w->cfg->warm_max_age);
+    replace(w, why);
 }
 
 static void on_refill(h2o_timeout_entry_t *entry)
@@ -289,7 +536,12 @@ static void on_refill(h2o_timeout_entry_t *entry)
 static void on_restart(h2o_timeout_entry_t *entry)
 {
     cj_warm *w = H2O_STRUCT_FROM_MEMBER(cj_warm, restart_entry, entry);
-    start_zygote(w);
+    if (w->cur == NULL && w->next == NULL) {
+        if ((w->cur = start_zygote(w)) == NULL)
+            link_once(w, &w->restart_timeout, &w->restart_entry);
+    } else if (w->cur != NULL && w->next == NULL) {
+        replace(w, w->why); /* the last replacement did not start */
+    }
 }
 
 cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, const char *zygote_py,
@@ -301,12 +553,11 @@ cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox
     w->loop = loop;
     w->cfg = cfg;
     w->env = env;
-    w->pid = -1;
     w->n_slots = (size_t)cfg->warm_pool;
-    w->slots = calloc(w->n_slots, sizeof(*w->slots));
+    h2o_linklist_init_anchor(&w->retiring);
     w->zygote_py = strdup(zygote_py);
     w->lib = strdup(lib);
-    if (w->slots == NULL || w->zygote_py == NULL || w->lib == NULL) {
+    if (w->zygote_py == NULL || w->lib == NULL) {
         cj_warm_destroy(w);
         return NULL;
     }
@@ -314,8 +565,33 @@ cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox
     w->restart_entry.cb = on_restart;
     h2o_timeout_init(loop, &w->refill_timeout, 0);
     w->refill_entry.cb = on_refill;
-    start_zygote(w);
+    h2o_timeout_init(loop, &w->age_timeout, (uint64_t)cfg->warm_max_age * 1000);
+    w->age_entry.cb = on_age;
+    h2o_timeout_init(loop, &w->tick_timeout, TICK_MS);
+    w->tick_entry.cb = on_tick;
+    if ((w->cur = start_zygote(w)) == NULL)
+        link_once(w, &w->restart_timeout, &w->restart_entry);
     return w;
+}
+
+/* A clone still setting up (or rehearsing, warm_zygote.py) would make the
+ * request wait for it: one that said it is ready goes first, then the
+ * oldest. */
+static struct slot *pick(struct gen *g)
+{
+    struct slot *best = NULL;
+    int best_settled = 0;
+    for (size_t i = 0; g != NULL && g->up && i < g->w->n_slots; i++) {
+        struct slot *s = &g->slots[i];
+        if (s->state != SLOT_READY)
+            continue;
+        int settled = cj_sandbox_settled(s->sb);
+        if (best == NULL || settled > best_settled || (settled == best_settled && s->seq < best->seq)) {
+            best = s;
+            best_settled = settled;
+        }
+    }
+    return best;
 }
 
 cj_sandbox *cj_warm_take(cj_warm *w)
@@ -324,57 +600,51 @@ cj_sandbox *cj_warm_take(cj_warm *w)
      * and can no longer report how they end: notice it before handing one
      * out, not at the next SIGCHLD. */
     cj_warm_on_sigchld(w);
-    /* A clone still setting up (or rehearsing, warm_zygote.py) would make
-     * the request wait for it: one that said it is ready goes first, then
-     * the oldest. */
-    struct slot *pick = NULL;
-    int pick_settled = 0;
-    for (size_t i = 0; w->up && i < w->n_slots; i++) {
-        struct slot *s = &w->slots[i];
-        if (s->state != SLOT_READY)
-            continue;
-        int settled = cj_sandbox_settled(s->sb);
-        if (pick == NULL || settled > pick_settled || (settled == pick_settled && s->seq < pick->seq)) {
-            pick = s;
-            pick_settled = settled;
-        }
+    promote(w, 1);
+    struct slot *s = pick(w->cur);
+    if (s == NULL && promote(w, 0))
+        s = pick(w->cur);
+    if (s == NULL)
+        return NULL;
+    cj_sandbox *sb = s->sb;
+    s->sb = NULL;
+    s->state = SLOT_EMPTY;
+    if (++w->cur->clones >= (unsigned long long)w->cfg->warm_max_clones) {
+        char why[96];
+        snprintf(why, sizeof(why), "warm.max_clones (%llu executions)", w->cur->clones);
+        replace(w, why);
     }
-    if (pick != NULL) {
-        cj_sandbox *sb = pick->sb;
-        pick->sb = NULL;
-        pick->state = SLOT_EMPTY;
-        /* Refilled once this execution is answered (cj_warm_refill): the
-         * clone of a big interpreter takes a CPU from the one running (an
-         * execution here is shorter than making a clone).  Only an empty
-         * pool is refilled at once. */
-        if (!cj_warm_ready(w))
-            cj_warm_refill(w);
-        return sb;
-    }
-    return NULL;
+    /* Refilled once this execution is answered (cj_warm_refill): the clone
+     * of a big interpreter takes a CPU from the one running (an execution
+     * here is shorter than making a clone).  Only an empty pool is refilled
+     * at once. */
+    if (!cj_warm_ready(w))
+        cj_warm_refill(w);
+    return sb;
 }
 
 void cj_warm_refill(cj_warm *w)
 {
-    if (!h2o_timeout_is_linked(&w->refill_entry))
-        h2o_timeout_link(w->loop, &w->refill_timeout, &w->refill_entry);
+    link_once(w, &w->refill_timeout, &w->refill_entry);
 }
 
 int cj_warm_ready(const cj_warm *w)
 {
-    for (size_t i = 0; w->up && i < w->n_slots; i++)
-        if (w->slots[i].state == SLOT_READY)
-            return 1;
-    return 0;
+    return w->cur != NULL && w->cur->up && count_slots(w->cur, SLOT_READY) > 0;
 }
 
 void cj_warm_on_sigchld(cj_warm *w)
 {
-    int st;
-    if (w->pid > 0 && waitpid(w->pid, &st, WNOHANG) == w->pid) {
-        w->pid = -1;
-        zygote_gone(w, WIFSIGNALED(st) ? "was killed" : "exited");
+    struct gen *gens[2] = {w->cur, w->next};
+    for (int i = 0; i < 2; i++) {
+        int st;
+        struct gen *g = gens[i];
+        if (g != NULL && g->pid > 0 && waitpid(g->pid, &st, WNOHANG) == g->pid) {
+            g->pid = -1;
+            zygote_gone(g, WIFSIGNALED(st) ? "was killed" : "exited");
+        }
     }
+    tend_retired(w);
 }
 
 void cj_warm_destroy(cj_warm *w)
@@ -382,22 +652,19 @@ void cj_warm_destroy(cj_warm *w)
     if (w == NULL)
         return;
     if (w->restart_timeout._link.next != NULL) { /* initialised */
-        if (h2o_timeout_is_linked(&w->restart_entry))
-            h2o_timeout_unlink(&w->restart_entry);
-        if (h2o_timeout_is_linked(&w->refill_entry))
-            h2o_timeout_unlink(&w->refill_entry);
+        h2o_timeout_entry_t *entries[] = {&w->restart_entry, &w->refill_entry, &w->age_entry, &w->tick_entry};
+        for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
+            if (h2o_timeout_is_linked(entries[i]))
+                h2o_timeout_unlink(entries[i]);
         h2o_timeout_dispose(w->loop, &w->restart_timeout);
         h2o_timeout_dispose(w->loop, &w->refill_timeout);
+        h2o_timeout_dispose(w->loop, &w->age_timeout);
+        h2o_timeout_dispose(w->loop, &w->tick_timeout);
     }
-    if (w->ctl != NULL)
-        h2o_socket_close(w->ctl);
-    if (w->pid > 0) {
-        kill(w->pid, SIGKILL);
-        waitpid(w->pid, NULL, 0);
-    }
-    for (size_t i = 0; w->slots != NULL && i < w->n_slots; i++)
-        clear_slot(&w->slots[i]);
-    free(w->slots);
+    gen_free(w->cur);
+    gen_free(w->next);
+    while (w->retiring.next != NULL && !h2o_linklist_is_empty(&w->retiring))
+        gen_free(H2O_STRUCT_FROM_MEMBER(struct gen, link, w->retiring.next));
     free(w->zygote_py);
     free(w->lib);
     free(w);

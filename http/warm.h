@@ -1,7 +1,11 @@
 /* Warm start: a dedicated interpreter (runtime/warm_zygote.py) imports the
  * operator's preloads once; the pool keeps `warm.pool` clones of it forked,
  * confined and waiting, so an execution starts by writing its request.
- * When the warm interpreter dies the service runs cold and restarts it. */
+ * When the warm interpreter dies the service runs cold and restarts it.
+ * After warm.max_clones executions or warm.max_age seconds (its clones
+ * share its hash seed and address layout) a replacement starts beside it;
+ * requests move to the replacement once it has clones ready, and the old
+ * one is retired: waiting clones killed, running executions left to end. */
 #ifndef CJ_WARM_H
 #define CJ_WARM_H
 

@@ -11,6 +11,7 @@ stopping it leaves nothing (no process, no directory, no cgroup).
 import glob
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -22,25 +23,39 @@ import conftest
 WARM = {"warm": {"enabled": True, "pool": 2, "preload": ["numpy", "six", "random2"]}}
 
 
-@pytest.fixture(scope="module")
-def warm(prefix):
-    parent = f"codejail-warmtest-{os.getpid()}"
-    svc = cjtest.Service(prefix, dict(WARM, cgroup_parent=parent), name="warm")
+def warm_service(prefix, config, name):
+    """A warm service with a cgroup parent of its own: stop_warm_service
+    checks that nothing of it is left."""
+    parent = f"codejail-{name}test-{os.getpid()}"
+    svc = cjtest.Service(prefix, dict(config, cgroup_parent=parent), name=name)
     svc.start()
     conftest._STARTED_PIDS.add(svc.proc.pid)  # ours: not a process that escaped a service
+    return svc
+
+
+def stop_warm_service(svc):
+    """Stops it: exit 0, and no process, directory or cgroup left."""
+    parent = svc.config["cgroup_parent"]
+    procs_before = cjtest.descendants(svc.proc.pid)
+    svc.stop()
+    assert svc.returncode == 0, svc.log()
+    assert os.listdir(svc.work_dir) == [], os.listdir(svc.work_dir)
+    alive = [p for p in procs_before if os.path.exists(f"/proc/{p}")]
+    assert alive == [], [cjtest.describe(p) for p in alive]
+    left = glob.glob(f"/sys/fs/cgroup/*/{parent}/*/") + glob.glob(f"/sys/fs/cgroup/{parent}/*/")
+    assert left == [], left
+    for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
+        os.rmdir(d)
+    shutil.rmtree(svc.home, ignore_errors=True)  # kept when a check above failed: it holds the log
+
+
+@pytest.fixture(scope="module")
+def warm(prefix):
+    svc = warm_service(prefix, WARM, "warm")
     try:
         yield svc
     finally:
-        procs_before = cjtest.descendants(svc.proc.pid)
-        svc.stop()
-        assert svc.returncode == 0, svc.log()
-        assert os.listdir(svc.work_dir) == [], os.listdir(svc.work_dir)
-        alive = [p for p in procs_before if os.path.exists(f"/proc/{p}")]
-        assert alive == [], [cjtest.describe(p) for p in alive]
-        left = glob.glob(f"/sys/fs/cgroup/*/{parent}/*/") + glob.glob(f"/sys/fs/cgroup/{parent}/*/")
-        assert left == [], left
-        for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
-            os.rmdir(d)
+        stop_warm_service(svc)
 
 
 def ok_globals(r):
@@ -224,3 +239,113 @@ def test_a_dead_warm_interpreter_is_replaced(warm):
         assert ok_globals(warm.run("x = 3", {})) == {"x": 3}
         time.sleep(0.1)
     assert warm_runs(warm) > before
+
+
+# ---- the warm interpreter's replacement (warm.max_clones, warm.max_age) ----
+
+LAYOUT = "import os\na = id(os)"  # an address: the same in every clone of one interpreter
+QUICK = 1.0  # seconds: an answer that waited on a replacement would not be this quick (REALTIME is 3)
+
+
+def zygotes(svc):
+    return [p for p in cjtest.descendants(svc.proc.pid)
+            if "warm_zygote.py" in cjtest.proc_cmdline(p)
+            and (cjtest.proc_stat(p) or ("", 0))[1] == svc.server_pid]
+
+
+def layouts_until(svc, replaced, deadline_s, pause=0.02, after=10):
+    """Runs LAYOUT one request at a time until `after` more requests than
+    it took for replaced(log) to hold, or the deadline; every answer must
+    be right and quick.  Returns the addresses seen by warm executions, in
+    order."""
+    seen, paths = [], []
+    start = len(re.findall(r"execution slug=- context=- path=(warm|cold)", svc.log()))
+    deadline = time.monotonic() + deadline_s
+    stop_at = None
+    while time.monotonic() < deadline and (stop_at is None or len(seen) < stop_at):
+        t0 = time.monotonic()
+        r = svc.run(LAYOUT, {})
+        took = time.monotonic() - t0
+        g = ok_globals(r)
+        assert set(g) == {"a"} and isinstance(g["a"], int), g
+        assert took < QUICK, (took, len(seen))
+        seen.append(g["a"])
+        if stop_at is None and replaced(svc.log()):
+            stop_at = len(seen) + after  # executions on the replacement too
+        time.sleep(pause)
+    # Which path each ran (the log has one line per execution, in order).
+    paths = re.findall(r"execution slug=- context=- path=(warm|cold)", svc.log())[start:]
+    assert len(paths) == len(seen), (len(paths), len(seen))
+    # A request that found no clone ready ran cold (its own layout): the
+    # layouts are those of warm executions.
+    return [a for a, p in zip(seen, paths) if p == "warm"]
+
+
+def assert_retired(svc):
+    """Only the serving interpreter is left, with only its pool."""
+    ok = cjtest.wait_for(lambda: len(zygotes(svc)) == 1 and len(svc.work_dir_entries()) <= svc.pool, 15)
+    assert ok, ([cjtest.describe(p) for p in zygotes(svc)], svc.work_dir_entries(), svc.log()[-3000:])
+
+
+def test_warm_interpreter_is_replaced_after_max_clones(prefix):
+    svc = warm_service(prefix, {"warm": dict(WARM["warm"], max_clones=5)}, "maxclones")
+    try:
+        # The startup probe's executions count too: it may already be on
+        # its second interpreter.
+        assert_retired(svc)
+        first_zygote = zygotes(svc)
+        replaced_before = svc.log().count("warm interpreter replaced")
+        warm = layouts_until(svc, lambda log: log.count("warm interpreter replaced") > replaced_before, 60)
+        log = svc.log()
+        m = re.finditer(r"warm interpreter replaced \(pid (\d+) by pid (\d+)\) after (\d+) executions and \d+ s "
+                      r"\(warm.max_clones \(5 executions\)\)", log)
+        m = list(m)[replaced_before:]
+        assert m, log
+        m = m[0]
+        assert "reached warm.max_clones (5 executions): starting its replacement" in log, log
+        # Not before the bound: each interpreter served at least 5 (pids
+        # are the service's: it has its own pid namespace).
+        counts = re.findall(r"warm interpreter replaced \(pid \d+ by pid \d+\) after (\d+) executions", log)
+        assert counts and all(int(n) >= 5 for n in counts), counts
+        # A new layout; an old one never comes back (the old interpreter
+        # serves no more).
+        assert len(warm) >= 6, warm
+        runs = [a for i, a in enumerate(warm) if i == 0 or warm[i - 1] != a]
+        assert len(runs) >= 2 and len(runs) == len(set(runs)), warm
+        assert_retired(svc)
+        gone = cjtest.wait_for(lambda: not os.path.exists(f"/proc/{first_zygote[0]}"), 5)  # exited and reaped
+        assert gone, cjtest.describe(first_zygote[0])
+        assert re.search(rf"warm interpreter \(pid {m.group(1)}\) retired after \d+ executions", log), log
+    finally:
+        stop_warm_service(svc)
+
+
+def test_warm_interpreter_is_replaced_after_max_age(prefix):
+    svc = warm_service(prefix, {"warm": dict(WARM["warm"], max_age=2)}, "maxage")
+    try:
+        before = svc.log().count("warm interpreter replaced")
+        warm = layouts_until(svc, lambda log: log.count("warm interpreter replaced") >= before + 2, 60)
+        log = svc.log()
+        replaced = re.findall(r"warm interpreter replaced \(pid \d+ by pid \d+\) after \d+ executions and "
+                              r"(\d+) s \(warm.max_age \(2 s\)\)", log)
+        assert len(replaced) >= before + 2 and all(int(s) >= 2 for s in replaced), log
+        runs = [a for i, a in enumerate(warm) if i == 0 or warm[i - 1] != a]
+        assert len(runs) >= 3 and len(runs) == len(set(runs)), warm
+        assert_retired(svc)
+    finally:
+        stop_warm_service(svc)
+
+
+def test_an_idle_warm_interpreter_is_replaced_at_max_age(prefix):
+    svc = warm_service(prefix, {"warm": dict(WARM["warm"], max_age=2)}, "idleage")
+    try:
+        first = zygotes(svc)
+        ok = cjtest.wait_for(lambda: svc.log().count("warm interpreter replaced") >= 2, 30, interval=0.1)
+        assert ok, svc.log()
+        assert_retired(svc)
+        assert zygotes(svc) != first
+        assert "retired after 0 executions: 2 waiting clones killed" in svc.log(), svc.log()
+        assert ok_globals(svc.run("x = 1", {})) == {"x": 1}
+        assert re.findall(r"execution slug=- context=- path=(warm|cold)", svc.log()) == ["warm"], svc.log()
+    finally:
+        stop_warm_service(svc)

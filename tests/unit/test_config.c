@@ -457,6 +457,7 @@ int main(int argc, char **argv)
         char e[512] = "";
         cj_config_defaults(&w);
         CHECK(w.warm_enabled == 0 && w.warm_pool == 2 && w.n_warm_preload == 0);
+        CHECK(w.warm_max_clones == 10000 && w.warm_max_age == 600);
         const char *y = "warm:\n  enabled: true\n  pool: 4\n  preload: [numpy, random2, six, xml.dom.minidom]\n";
         CHECK(cj_config_load_string(&w, y, strlen(y), e, sizeof(e)) == 0);
         CHECK(w.warm_enabled == 1 && w.warm_pool == 4 && w.n_warm_preload == 4);
@@ -468,6 +469,14 @@ int main(int argc, char **argv)
         const char *y2 = "warm: {preload: [six]}\n";
         CHECK(cj_config_load_string(&w, y2, strlen(y2), e, sizeof(e)) == 0);
         CHECK(w.n_warm_preload == 1 && w.warm_enabled == 1);
+        CHECK(w.warm_max_clones == 10000 && w.warm_max_age == 600); /* untouched by a file that omits them */
+        const char *y3 = "warm:\n  max_clones: 5\n  max_age: 2\n";
+        CHECK(cj_config_load_string(&w, y3, strlen(y3), e, sizeof(e)) == 0);
+        CHECK_STR(e, "");
+        CHECK(w.warm_max_clones == 5 && w.warm_max_age == 2 && w.warm_pool == 4);
+        const char *y4 = "warm: {max_clones: 1, max_age: 1000000000}\n";
+        CHECK(cj_config_load_string(&w, y4, strlen(y4), e, sizeof(e)) == 0);
+        CHECK(w.warm_max_clones == 1 && w.warm_max_age == 1000000000);
         cj_config_free(&w);
     }
     /* --- prepared cold sandboxes */
@@ -494,6 +503,18 @@ int main(int argc, char **argv)
     EXPECT_ERR("warm: {preload: [a..b]}\n", "warm.preload: expected a module name, got 'a..b'");
     EXPECT_ERR("warm: {preload: numpy}\n", "warm.preload: expected a list of module names, got a scalar");
     EXPECT_ERR("warm: {enable: true}\n", "warm: unknown key 'enable'");
+    EXPECT_ERR("warm: {max_clones: 0}\n", "warm.max_clones: expected an integer ≥ 1, got '0'");
+    EXPECT_ERR("warm: {max_clones: -5}\n", "warm.max_clones: expected an integer ≥ 1, got '-5'");
+    EXPECT_ERR("warm: {max_clones: 1.5}\n", "warm.max_clones: expected an integer ≥ 1, got '1.5'");
+    EXPECT_ERR("warm: {max_clones: many}\n", "warm.max_clones: expected an integer ≥ 1, got 'many'");
+    EXPECT_ERR("warm: {max_clones: [5]}\n", "warm.max_clones: expected an integer ≥ 1, got a list");
+    EXPECT_ERR("warm: {max_clones: 1000000001}\n", "warm.max_clones: '1000000001' is too large (at most 1000000000)");
+    EXPECT_ERR("warm: {max_age: 0}\n", "warm.max_age: expected an integer ≥ 1, got '0'");
+    EXPECT_ERR("warm: {max_age: 2.5}\n", "warm.max_age: expected an integer ≥ 1, got '2.5'");
+    EXPECT_ERR("warm: {max_age: 10m}\n", "warm.max_age: expected an integer ≥ 1, got '10m'");
+    EXPECT_ERR("warm: {max_age: 99999999999}\n", "warm.max_age: '99999999999' is too large (at most 1000000000)");
+    EXPECT_ERR("warm: {max_age: {}}\n", "warm.max_age: expected an integer ≥ 1, got a mapping");
+    EXPECT_ERR("warm: {max_clone: 5}\n", "warm: unknown key 'max_clone'");
     EXPECT_ERR("warm: {enabled: maybe}\n",
                "warm.enabled: expected true or false (or yes/no, on/off), got 'maybe'");
 
