@@ -9,6 +9,7 @@ JSON parser would hide repeated keys; on the cold path and the warm path."""
 
 import json
 import re
+import time
 
 import pytest
 
@@ -73,9 +74,16 @@ def test_own_result_cold(service, written, expected):
 
 @pytest.mark.parametrize("written,expected", CASES)
 def test_own_result_warm(warm, written, expected):  # noqa: F811
-    before = len(re.findall(r"path=warm", warm.log()))
-    check(warm, written, expected)
-    assert len(re.findall(r"path=warm", warm.log())) == before + 1, warm.log()[-2000:]
+    # A request that finds no clone ready (the last test's still being
+    # refilled) runs cold; its answer is checked all the same, and the
+    # request is made again until one ran warm.
+    for _ in range(5):
+        before = len(re.findall(r"path=warm", warm.log()))
+        check(warm, written, expected)
+        if len(re.findall(r"path=warm", warm.log())) == before + 1:
+            return
+        time.sleep(0.2)
+    raise AssertionError("no execution ran on the warm path in 5 tries:\n" + warm.log()[-2000:])
 
 
 @pytest.mark.parametrize("written", ['[1, 2]', '{"a": 1', '{"a": 1}{"b": 2}', '', '"x"'])
