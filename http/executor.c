@@ -374,7 +374,7 @@ static void start_job(cj_executor *ex, cj_job *job)
     h2o_timeout_t *t = duration_for(ex, job->in.limits.realtime);
     cj_sandbox *warm = NULL;
     if (t != NULL && job->in.path != CJ_PATH_COLD && ex->warm != NULL && (warm = cj_warm_take(ex->warm)) != NULL) {
-        if (cj_sandbox_warm_dispatch(warm, &spec, &err) == 0) {
+        if (cj_sandbox_hand_over(warm, &spec, &err) == 0) {
             job->sb = warm;
         } else {
             char why[256];
@@ -398,7 +398,7 @@ static void start_job(cj_executor *ex, cj_job *job)
     }
     cj_sandbox *ready = NULL;
     if (job->sb == NULL && ex->prepared != NULL && (ready = cj_prepared_take(ex->prepared)) != NULL) {
-        if (cj_sandbox_go(ready, &spec, &err) == 0) {
+        if (cj_sandbox_hand_over(ready, &spec, &err) == 0) {
             job->sb = ready;
         } else {
             char why[256];

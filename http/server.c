@@ -11,11 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "execdir.h"
 #include "framing.h"
 #include "json_errors.h"
-#include "mounts.h"
-#include "pysite.h"
 #include "policy.h"
 #include "warm.h"
 
@@ -199,40 +196,6 @@ static int load_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
-/* The cold path's two wrappers, rendered as an execution's directory gets
- * them and compiled once: compiling it took each interpreter ~0.5 ms.  The
- * sandbox's init writes them into its root (mounts.c). */
-static int compile_wrappers(cj_sandbox_env *env, char *err, size_t errlen)
-{
-    if (!env->namespaces)
-        return 0; /* no root of its own to put them in: the source runs */
-    for (int z = 0; z < 2; z++) {
-        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
-                              .sys_path_line = env->sys_path_line, .exec_check = env->noexec_so != NULL,
-                              .zip_on_path = z};
-        char *text = NULL, *pyc = NULL;
-        size_t len = 0, pyc_len = 0;
-        cj_err e = {0};
-        if (cj_execdir_render(&ds, &text, &len, &e) < 0) {
-            snprintf(err, errlen, "%s", e.msg);
-            return -1;
-        }
-        if (cj_python_compile(env->python_bin, text, len, CJ_PYC_PLACEHOLDER, &pyc, &pyc_len, &e) < 0) {
-            /* As with the site directories: the startup probe judges an
-             * interpreter that cannot even do this. */
-            fprintf(stderr, "codejail-server: %s; executions will run the source\n", e.msg);
-            free(text);
-            free((char *)env->wrapper_pyc[0]);
-            env->wrapper_pyc[0] = NULL;
-            return 0;
-        }
-        free(text);
-        env->wrapper_pyc[z] = pyc;
-        env->wrapper_pyc_len[z] = pyc_len;
-    }
-    return 0;
-}
-
 int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
                    char *err, size_t errlen)
 {
@@ -249,8 +212,11 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     srv->env.wrapper_len = wrapper_len;
     srv->env.python_bin = cfg->python_bin;
     srv->env.work_dir = cfg->work_dir;
-    if (compile_wrappers(&srv->env, err, errlen) < 0)
+    cj_err ce = {0};
+    if (cj_policy_compile_wrappers(&srv->env, &ce) < 0) {
+        snprintf(err, errlen, "%s", ce.msg);
         return -1;
+    }
 
     /* Signals arrive on the loop through a signalfd; SIGPIPE is ignored
      * because a client that hangs up must never kill the service. */

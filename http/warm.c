@@ -1,7 +1,5 @@
 #include "warm.h"
 
-#include "execdir.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +17,6 @@
 /* A retired interpreter's executions end by their REALTIME (the executor
  * kills them then); this much more lets their status be reported. */
 #define RETIRE_GRACE_MS 2000
-#define MAX_FDS 16
 
 enum slot_state { SLOT_EMPTY, SLOT_FORKING, SLOT_READY };
 
@@ -27,14 +24,6 @@ struct slot {
     enum slot_state state;
     cj_sandbox *sb;
     uint64_t seq; /* when it became READY: the oldest goes first */
-};
-
-struct reply {
-    char kind; /* R ready, P pid, E error */
-    char pad[3];
-    uint32_t slot;
-    int32_t value;
-    uint32_t spare;
 };
 
 /* One warm interpreter and the clones it made.  Each clone shares its hash
@@ -141,102 +130,6 @@ static void zygote_gone(struct gen *g, const char *why)
         link_once(w, &w->restart_timeout, &w->restart_entry);
 }
 
-/* 'F', slot, "dir\0inner\0cgroup-v2\0", and the clone's fds as SCM_RIGHTS:
- * its five streams, v1 cgroup.procs files, the v2 cgroup directory last. */
-static int send_fork(struct gen *g, size_t i, const int child_fds[5], cj_err *err)
-{
-    cj_sandbox *sb = g->slots[i].sb;
-    const char *dir = cj_sandbox_dir(sb);
-    int fds[MAX_FDS], n = 0, dirfd = -1;
-    const int *procs = NULL;
-    size_t np = 0;
-    cj_sandbox_cgroup_fds(sb, &dirfd, &procs, &np);
-    for (int k = 0; k < 5; k++)
-        fds[n++] = child_fds[k];
-    for (size_t k = 0; k < np && n < MAX_FDS - 1; k++)
-        fds[n++] = procs[k];
-    if (dirfd >= 0)
-        fds[n++] = dirfd;
-    char msg[2 * 4096 + 64];
-    size_t len = 0;
-    uint32_t slot = (uint32_t)i;
-    msg[len++] = 'F';
-    memcpy(msg + len, &slot, 4);
-    len += 4;
-    len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%c/tmp/%s%c%d", dir, 0, strrchr(dir, '/') + 1, 0,
-                            dirfd >= 0 ? 1 : -1) + 1;
-    struct iovec iov = {.iov_base = msg, .iov_len = len};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
-        struct cmsghdr align;
-    } c;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
-                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
-    if (sendmsg(h2o_socket_get_fd(g->ctl), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        return cj_fail(err, errno, "send to the warm interpreter");
-    return 0;
-}
-
-static int settings_blob(const cj_warm *w, char **out, size_t *len)
-{
-    const cj_sandbox_env *env = w->env;
-    /* The two wrappers a request can need (with python_lib.zip on sys.path
-     * or not), for the warm interpreter to compile once. */
-    char *wrappers[2] = {NULL, NULL};
-    size_t wlen[2] = {0, 0};
-    for (int z = 0; z < 2; z++) {
-        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
-                              .exec_check = env->noexec_so != NULL, .zip_on_path = z};
-        cj_err e = {0};
-        if (cj_execdir_render(&ds, &wrappers[z], &wlen[z], &e) < 0) {
-            free(wrappers[0]);
-            return -1;
-        }
-    }
-    size_t cap = 4096 + (env->site_dirs ? strlen(env->site_dirs) : 0) + wlen[0] + wlen[1], n = 0;
-    for (size_t i = 0; env->binds && env->binds[i]; i++)
-        cap += strlen(env->binds[i]) + 8;
-    for (size_t i = 0; env->links && env->links[i]; i++)
-        cap += strlen(env->links[i]) + 8;
-    for (size_t i = 0; i < w->cfg->n_warm_preload; i++)
-        cap += strlen(w->cfg->warm_preload[i]) + 12;
-    char *b = malloc(cap);
-    if (b == NULL) {
-        free(wrappers[0]);
-        free(wrappers[1]);
-        return -1;
-    }
-#define ADD(...) n += (size_t)snprintf(b + n, cap - n, __VA_ARGS__) + 1
-    ADD("uid=%u", (unsigned)env->uid);
-    ADD("gid=%u", (unsigned)env->gid);
-    ADD("landlock=%d", env->landlock);
-    ADD("seccomp=%d", env->seccomp != NULL);
-    ADD("apparmor=%s", env->apparmor_profile ? env->apparmor_profile : "");
-    ADD("tmp=size=%lld,nr_inodes=4096,mode=0700,uid=%u,gid=%u", env->tmp_bytes, (unsigned)env->uid,
-        (unsigned)env->gid);
-    for (size_t i = 0; env->binds && env->binds[i]; i++)
-        ADD("bind=%s", env->binds[i]);
-    for (size_t i = 0; env->links && env->links[i]; i++)
-        ADD("link=%s", env->links[i]);
-    if (env->site_dirs != NULL)
-        ADD("syspath=%s", env->site_dirs);
-    for (size_t i = 0; i < w->cfg->n_warm_preload; i++)
-        ADD("preload=%s", w->cfg->warm_preload[i]);
-    for (int z = 0; z < 2; z++) {
-        ADD("wrapper%d=%s", z, wrappers[z]);
-        free(wrappers[z]);
-    }
-#undef ADD
-    *out = b;
-    *len = n;
-    return 0;
-}
-
 static void refill_gen(struct gen *g)
 {
     if (!g->up || g->ctl == NULL || h2o_linklist_is_linked(&g->link))
@@ -248,18 +141,9 @@ static void refill_gen(struct gen *g)
             continue;
         const cj_limits *l = &w->cfg->limits;
         cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
-        int child_fds[5];
         cj_err err = {0};
-        if (cj_sandbox_warm_prepare(w->env, &lim, &s->sb, child_fds, &err) < 0) {
+        if (cj_sandbox_warm_fork(w->env, &lim, h2o_socket_get_fd(g->ctl), (unsigned)i, &s->sb, &err) < 0) {
             fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
-            return;
-        }
-        int rc = send_fork(g, i, child_fds, &err);
-        for (int k = 0; k < 5; k++)
-            close(child_fds[k]);
-        if (rc < 0) {
-            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
-            clear_slot(s);
             return; /* a full socket: the next reply refills */
         }
         s->state = SLOT_FORKING;
@@ -359,34 +243,34 @@ static void on_reply(h2o_socket_t *sock, const char *err)
         return;
     }
     int retired = h2o_linklist_is_linked(&g->link);
-    size_t n = sock->input->size / sizeof(struct reply);
+    size_t n = sock->input->size / CJ_WARM_REPLY_SIZE;
     for (size_t k = 0; k < n; k++) {
-        struct reply r;
-        memcpy(&r, sock->input->bytes + k * sizeof(r), sizeof(r));
-        if (r.kind == 'R') {
+        unsigned slot;
+        int value, kind = cj_sandbox_warm_reply(sock->input->bytes + k * CJ_WARM_REPLY_SIZE, &slot, &value);
+        if (kind == 'R') {
             g->up = 1;
             g->up_ms = h2o_now(w->loop);
             fprintf(stderr, "codejail-server: warm interpreter ready (pid %d, pool %zu, started in %llu ms)\n",
-                    (int)r.value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
+                    value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
             if (g == w->cur)
                 link_once(w, &w->age_timeout, &w->age_entry);
             continue;
         }
-        if (r.slot >= w->n_slots || g->slots[r.slot].state != SLOT_FORKING)
+        if (slot >= w->n_slots || g->slots[slot].state != SLOT_FORKING)
             continue;
-        struct slot *s = &g->slots[r.slot];
-        if (r.kind == 'P') {
-            cj_sandbox_warm_started(s->sb, (pid_t)r.value);
+        struct slot *s = &g->slots[slot];
+        if (kind == 'P') {
+            cj_sandbox_warm_started(s->sb, (pid_t)value);
             s->state = SLOT_READY;
             s->seq = ++w->seq;
             if (retired)
                 clear_slot(s); /* it can only be killed now that its pid is known */
         } else {
-            fprintf(stderr, "codejail-server: warm: clone failed: %s\n", strerror(r.value));
+            fprintf(stderr, "codejail-server: warm: clone failed: %s\n", kind == 'E' ? strerror(value) : "bad reply");
             clear_slot(s);
         }
     }
-    h2o_buffer_consume(&sock->input, n * sizeof(struct reply));
+    h2o_buffer_consume(&sock->input, n * CJ_WARM_REPLY_SIZE);
     if (g == w->next && w->cur == NULL)
         promote(w, 0);
     refill(w);
@@ -394,56 +278,25 @@ static void on_reply(h2o_socket_t *sock, const char *err)
 
 static struct gen *start_zygote(cj_warm *w)
 {
-    int sv[2];
-    char *blob = NULL;
-    size_t blen = 0;
     struct gen *g = calloc(1, sizeof(*g));
     struct slot *slots = calloc(w->n_slots, sizeof(*slots));
-    if (g == NULL || slots == NULL || settings_blob(w, &blob, &blen) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        fprintf(stderr, "codejail-server: warm: cannot start: %s\n", strerror(errno));
-        free(blob);
+    cj_err err = {0};
+    int ctl = -1;
+    pid_t pid = g == NULL || slots == NULL
+                    ? cj_fail(&err, ENOMEM, "warm interpreter")
+                    : cj_sandbox_warm_start(w->env, w->zygote_py, w->lib, (const char *const *)w->cfg->warm_preload,
+                                            w->cfg->n_warm_preload, &ctl, &err);
+    if (pid < 0) {
+        fprintf(stderr, "codejail-server: warm: cannot start: %s\n", err.msg);
         free(slots);
         free(g);
         return NULL;
     }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Its stderr is the service's log; everything else it gets is fd 3. */
-        sigset_t none;
-        sigemptyset(&none);
-        for (int s = 1; s < NSIG; s++)
-            signal(s, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || devnull < 0 || dup2(devnull, 0) < 0 ||
-            dup2(2, 1) < 0 || dup2(sv[1], 3) < 0 || close_range(4, ~0U, 0) < 0)
-            _exit(127);
-        char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "OPENBLAS_NUM_THREADS=1", "LANG=C.UTF-8", NULL};
-        char *argv[] = {(char *)w->cfg->python_bin, "-S", "-E", "-B", w->zygote_py, w->lib, NULL};
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    close(sv[1]);
-    if (pid < 0 || send(sv[0], blob, blen, MSG_NOSIGNAL) < 0) {
-        fprintf(stderr, "codejail-server: warm: cannot start: %s\n", strerror(errno));
-        close(sv[0]);
-        free(blob);
-        free(slots);
-        free(g);
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
-        return NULL;
-    }
-    free(blob);
     g->w = w;
     g->pid = pid;
     g->slots = slots;
     g->started_ms = h2o_now(w->loop);
-    g->ctl = h2o_evloop_socket_create(w->loop, sv[0], 0);
+    g->ctl = h2o_evloop_socket_create(w->loop, ctl, 0);
     g->ctl->data = g;
     h2o_socket_read_start(g->ctl, on_reply);
     return g;

@@ -1,5 +1,7 @@
 #include "mounts.h"
 
+#include "layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -111,8 +113,8 @@ static int make_links(const char *const *links)
 
 static int make_dev(void)
 {
-    static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"};
-    for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+    static const char *const devs[CJ_N_DEVICES] = CJ_DEVICES;
+    for (size_t i = 0; i < CJ_N_DEVICES; i++) {
         const char *rel = devs[i] + 1;
         if (make_target(devs[i], rel) < 0 || mount(devs[i], rel, NULL, MS_BIND, NULL) < 0)
             return -1;

@@ -12,7 +12,9 @@
 
 #include "apparmor.h"
 #include "cgroup.h"
+#include "execdir.h"
 #include "landlock.h"
+#include "mounts.h"
 #include "pysite.h"
 #include "reach.h"
 #include "cj_seccomp.h"
@@ -253,4 +255,34 @@ void cj_policy_free(cj_sandbox_env *env)
     env->cgroup_pool = NULL;
     cj_cgroups_free(env->cgroups);
     env->cgroups = NULL;
+}
+
+/* The interpreter's checklist writes them into its root (mounts.c). */
+int cj_policy_compile_wrappers(cj_sandbox_env *env, cj_err *err)
+{
+    if (!env->namespaces)
+        return 0; /* no root of its own to put them in: the source runs */
+    for (int z = 0; z < 2; z++) {
+        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
+                              .sys_path_line = env->sys_path_line, .exec_check = env->noexec_so != NULL,
+                              .zip_on_path = z};
+        char *text = NULL, *pyc = NULL;
+        size_t len = 0, pyc_len = 0;
+        cj_err e = {0};
+        if (cj_execdir_render(&ds, &text, &len, err) < 0)
+            return -1;
+        if (cj_python_compile(env->python_bin, text, len, CJ_PYC_PLACEHOLDER, &pyc, &pyc_len, &e) < 0) {
+            /* As with the site directories: the startup probe judges an
+             * interpreter that cannot even do this. */
+            fprintf(stderr, "codejail-server: %s; executions will run the source\n", e.msg);
+            free(text);
+            free((char *)env->wrapper_pyc[0]);
+            env->wrapper_pyc[0] = NULL;
+            return 0;
+        }
+        free(text);
+        env->wrapper_pyc[z] = pyc;
+        env->wrapper_pyc_len[z] = pyc_len;
+    }
+    return 0;
 }

@@ -1,7 +1,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cj_spawn.h"
+#include "confine.h"
+#include "wire.h"
 
 void cj_record_send(int fd, int kind, int step, int value, const char *detail)
 {

@@ -1,11 +1,9 @@
 #include "rlimits.h"
 
+#include "layout.h"
+
 #include <errno.h>
 #include <sys/resource.h>
-
-/* Enough for the interpreter, its imports and a few files of the code's own;
- * a low cap also bounds what a hostile execution can pin in the kernel. */
-#define CJ_NOFILE 128
 
 static int set1(int resource, rlim_t soft, rlim_t hard)
 {
@@ -18,6 +16,10 @@ static int set1(int resource, rlim_t soft, rlim_t hard)
 int cj_rlimits_apply(const cj_sandbox_limits *l, int nproc)
 {
     int r;
+    if ((r = set1(RLIMIT_NOFILE, CJ_NOFILE, CJ_NOFILE)) < 0 || (r = set1(RLIMIT_CORE, 0, 0)) < 0)
+        return r;
+    if (l == NULL)
+        return 0;
     /* The hard CPU limit one second above the soft one: at the soft limit the
      * kernel sends SIGXCPU (status -24, as the library reports); were they
      * equal, SIGKILL would win and the status would read like a timeout. */
@@ -32,10 +34,6 @@ int cj_rlimits_apply(const cj_sandbox_limits *l, int nproc)
      * executions would share it; a pids cgroup, when there is one, limits
      * each execution on its own instead. */
     if (nproc && (r = set1(RLIMIT_NPROC, (rlim_t)l->nproc, (rlim_t)l->nproc)) < 0)
-        return r;
-    if ((r = set1(RLIMIT_NOFILE, CJ_NOFILE, CJ_NOFILE)) < 0)
-        return r;
-    if ((r = set1(RLIMIT_CORE, 0, 0)) < 0)
         return r;
     return 0;
 }

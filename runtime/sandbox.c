@@ -1,34 +1,33 @@
 #include "sandbox.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "execdir.h"
 #include "cj_spawn.h"
+#include "execdir.h"
+#include "wire.h"
 
-#define CJ_MAX_PATHS 48
-/* Where Debian keeps matplotlib's own copy of /etc/matplotlibrc. */
-#define CJ_MATPLOTLIBRC "/usr/share/matplotlib/mpl-data"
+_Static_assert(CJ_RECORDS_MAX == 2 * sizeof(struct cj_sandbox_record), "sandbox.h's bound is two records");
+_Static_assert(CJ_WARM_REPLY_SIZE == sizeof(struct cj_warm_reply), "sandbox.h's reply size");
 
 struct cj_sandbox {
     pid_t pid;
     int exited;
     int status;
     int namespaces;
-    int warm;      /* a clone of the warm interpreter: not our child, never reaped here */
-    int stdin_fd;  /* warm: where the request is written when it comes */
-    int go_fd;     /* prepared: where the request is sent when it comes */
+    int warm;       /* a clone of the warm interpreter: not our child, never reaped here */
+    int request_fd; /* waiting: where its request goes */
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
@@ -70,155 +69,58 @@ static int make_input(const char *data, size_t len, cj_err *err)
     return fd;
 }
 
-/* Paths as the interpreter will see them, for Landlock. */
-struct views {
-    char inner_dir[PATH_MAX], inner_tmp[PATH_MAX + 8], tmp_opts[128];
-    const char *exec[CJ_MAX_PATHS], *read[CJ_MAX_PATHS], *write[8];
-};
-
-static int plan_views(const cj_sandbox_env *env, const char *host_dir, struct views *v)
+/* The directory's contents for a request.  The warm interpreter has the
+ * site directories on sys.path already, and compiled its wrappers without
+ * them (cj_sandbox_warm_settings). */
+static cj_execdir_spec dir_spec(const cj_sandbox_env *env, const cj_sandbox_spec *spec, int warm)
 {
-    const char *base = strrchr(host_dir, '/') + 1;
-    if (env->namespaces)
-        snprintf(v->inner_dir, sizeof(v->inner_dir), "/tmp/%s", base);
-    else
-        snprintf(v->inner_dir, sizeof(v->inner_dir), "%s", host_dir);
-    snprintf(v->inner_tmp, sizeof(v->inner_tmp), "%s/tmp", v->inner_dir);
-    snprintf(v->tmp_opts, sizeof(v->tmp_opts), "size=%lld,nr_inodes=4096,mode=0700,uid=%u,gid=%u",
-             env->tmp_bytes, (unsigned)env->uid, (unsigned)env->gid);
-    size_t ne = 0, nr = 0, nw = 0;
-    for (size_t i = 0; env->binds != NULL && env->binds[i] != NULL; i++) {
-        if (ne + 1 >= CJ_MAX_PATHS)
-            return -1;
-        v->exec[ne++] = env->binds[i];
-    }
-    v->read[nr++] = v->inner_dir;
-    v->read[nr++] = "/dev/zero";
-    v->read[nr++] = "/dev/urandom";
-    v->read[nr++] = "/dev/random";
-    if (env->noexec_so != NULL)
-        v->read[nr++] = env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so;
-    if (env->namespaces && env->wrapper_pyc[0] != NULL) {
-        v->read[nr++] = CJ_INNER_PYC0;
-        v->read[nr++] = CJ_INNER_PYC1;
-    }
-    v->write[nw++] = v->inner_tmp;
-    v->write[nw++] = "/dev/null";
-    v->exec[ne] = v->read[nr] = v->write[nw] = NULL;
-    return 0;
-}
-
-static int make_cgroup(const cj_sandbox_env *env, const cj_sandbox_spec *spec, cj_sandbox *sb, cj_err *err)
-{
-    if (env->cgroup_pool == NULL)
-        return 0;
-    /* Memory for the whole execution, all its processes and its tmp/ alike;
-     * pids for the interpreter, what it forks, and the sandbox's init; one
-     * CPU, so threads cannot take the host. */
-    cj_cgroup_limits lim = {
-        .memory_bytes = spec->limits.vmem,
-        .pids = spec->limits.nproc + (env->namespaces ? 1 : 0),
-        .cpu_quota_us = 100000,
-    };
-    sb->pool = env->cgroup_pool;
-    return cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err);
-}
-
-static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, cj_err *err);
-
-int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
-{
-    return launch(spec, 0, out, err);
-}
-
-int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err)
-{
-    cj_sandbox_spec spec = {.env = env, .limits = *lim};
-    return launch(&spec, 1, out, err);
-}
-
-int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
-{
-    const cj_sandbox_env *env = spec->env;
-    int in = -1, rc = -1;
-    if (sb->go_fd < 0)
-        return cj_fail(err, EINVAL, "not a prepared sandbox");
-    if (spec->zip != NULL || spec->zip_on_path) {
-        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
-                              .exec_check = env->noexec_so != NULL, .zip_on_path = spec->zip_on_path,
-                              .zip = spec->zip, .zip_len = spec->zip_len, .sys_path_line = env->sys_path_line};
-        if (cj_execdir_rewrite(sb->dir, &ds, err) < 0)
-            goto out;
-    }
-    if (sb->cgroup != NULL) {
-        cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem,
-                                .pids = spec->limits.nproc + (sb->namespaces ? 1 : 0), .cpu_quota_us = 100000};
-        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
-            goto out;
-    }
-    if ((in = make_input(spec->input, spec->input_len, err)) < 0)
-        goto out;
-    struct cj_go_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
-                          .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
-                          .zip_on_path = spec->zip_on_path};
-    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } c;
-    memset(&c, 0, sizeof(c));
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &in, sizeof(in));
-    /* A sandbox that died while waiting gives EPIPE or ECONNREFUSED here. */
-    if (sendmsg(sb->go_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
-        cj_fail(err, errno ? errno : EIO, "send the request to the prepared sandbox");
-        goto out;
-    }
-    rc = 0;
-out:
-    close_fd(&in);
-    close_fd(&sb->go_fd);
-    return rc;
-}
-
-static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, cj_err *err)
-{
-    const cj_sandbox_env *env = spec->env;
-    cj_sandbox *sb = calloc(1, sizeof(*sb));
-    struct views *v = calloc(1, sizeof(*v));
-    if (sb == NULL || v == NULL) {
-        free(sb);
-        free(v);
-        return cj_fail(err, ENOMEM, "allocate sandbox");
-    }
-    sb->pid = -1;
-    sb->namespaces = env->namespaces;
-    sb->stdin_fd = sb->go_fd = -1;
-    int wr[CJ_STREAM_COUNT], in_fd = -1, go_child = -1;
-    for (int i = 0; i < CJ_STREAM_COUNT; i++)
-        sb->fds[i] = wr[i] = -1;
-
-    cj_execdir_spec ds = {
+    return (cj_execdir_spec){
         .work_dir = env->work_dir, .wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
         .zip_on_path = spec->zip_on_path, .zip = spec->zip, .zip_len = spec->zip_len,
         .uid = env->uid, .gid = env->gid, .exec_check = env->noexec_so != NULL,
-        .sys_path_line = env->sys_path_line,
+        .sys_path_line = warm ? NULL : env->sys_path_line,
     };
+}
+
+/* Memory for the whole execution, all its processes and its tmp/ alike;
+ * pids for the interpreter, what it forks, and the sandbox's init. */
+static cj_cgroup_limits cgroup_limits(const cj_sandbox_limits *l, int namespaces)
+{
+    return (cj_cgroup_limits){.memory_bytes = l->vmem, .pids = l->nproc + (namespaces ? 1 : 0),
+                              .cpu_quota_us = CJ_CPU_QUOTA_US};
+}
+
+/* What every kind has: its directory, its cgroup (at the background weight
+ * while it waits), its streams, and the ends the sandbox gets (child: what
+ * becomes its 0..4, then its request socket or -1).  Waiting, its stdin is
+ * empty until the request brings one. */
+static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox **out, int child[CJ_SANDBOX_FDS + 1],
+                cj_err *err)
+{
+    const cj_sandbox_env *env = spec->env;
+    for (int i = 0; i <= CJ_SANDBOX_FDS; i++)
+        child[i] = -1;
+    cj_sandbox *sb = calloc(1, sizeof(*sb));
+    if (sb == NULL)
+        return cj_fail(err, ENOMEM, "allocate sandbox");
+    sb->pid = -1;
+    sb->warm = warm;
+    sb->namespaces = warm || env->namespaces;
+    sb->request_fd = -1;
+    for (int i = 0; i < CJ_STREAM_COUNT; i++)
+        sb->fds[i] = -1;
+    cj_execdir_spec ds = dir_spec(env, spec, warm);
     if (cj_execdir_create(&ds, sb->dir, err) < 0) {
         free(sb);
-        free(v);
         return -1;
     }
-    if (plan_views(env, sb->dir, v) < 0) {
-        cj_fail(err, E2BIG, "too many sandbox paths");
-        goto fail;
+    if (env->cgroup_pool != NULL) {
+        cj_cgroup_limits lim = cgroup_limits(&spec->limits, sb->namespaces);
+        sb->pool = env->cgroup_pool;
+        if (cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err) < 0 ||
+            cj_cgroup_set_background(sb->cgroup, waiting, err) < 0)
+            goto fail;
     }
-    if (make_cgroup(env, spec, sb, err) < 0 || cj_cgroup_set_background(sb->cgroup, prepared, err) < 0)
-        goto fail;
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0) {
@@ -226,50 +128,60 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
             goto fail;
         }
         sb->fds[i] = p[0];
-        wr[i] = p[1];
+        child[CJ_FD_STDOUT + i] = p[1];
         if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
             cj_fail(err, errno, "fcntl O_NONBLOCK");
             goto fail;
         }
     }
-    if (prepared) {
-        /* stdin comes with the request; until then, nothing. */
+    if (waiting) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
             cj_fail(err, errno, "socketpair");
             goto fail;
         }
-        sb->go_fd = sv[0];
-        go_child = sv[1];
-        if ((in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        sb->request_fd = sv[0];
+        child[CJ_FD_REQUEST] = sv[1];
+        if ((child[CJ_FD_STDIN] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
             cj_fail(err, errno, "/dev/null");
             goto fail;
         }
-    } else if ((in_fd = make_input(spec->input, spec->input_len, err)) < 0) {
+    } else if ((child[CJ_FD_STDIN] = make_input(spec->input, spec->input_len, err)) < 0) {
         goto fail;
     }
+    *out = sb;
+    return 0;
+fail:
+    for (int i = 0; i <= CJ_SANDBOX_FDS; i++)
+        close_fd(&child[i]);
+    cj_sandbox_destroy(sb);
+    return -1;
+}
 
-    char tmpdir[PATH_MAX + 16], home[PATH_MAX + 16], mplconfig[PATH_MAX + 48], preload[PATH_MAX + 16];
-    snprintf(tmpdir, sizeof(tmpdir), "TMPDIR=%s", v->inner_tmp);
-    /* A home of its own in tmp/, as codejail's sudo gives one: pathlib and
-     * matplotlib refuse to start without; matplotlib keeps its cache there.
-     * Debian's matplotlib reads its defaults from /etc/matplotlibrc, which
-     * the root does not hold: MATPLOTLIBRC names the same file under /usr
-     * (a matplotlib that lacks it there looks in its own data, as before). */
-    snprintf(home, sizeof(home), "HOME=%s", v->inner_tmp);
-    snprintf(mplconfig, sizeof(mplconfig), "MPLCONFIGDIR=%s/.matplotlib", v->inner_tmp);
-    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s",
-             env->noexec_so == NULL ? "" : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so);
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", tmpdir, home, mplconfig, "MATPLOTLIBRC=" CJ_MATPLOTLIBRC,
-                    "OPENBLAS_NUM_THREADS=1",
-                    "LANG=C.UTF-8", env->noexec_so != NULL ? preload : NULL, NULL};
-    /* -S: site's start-up work is done once at service start (pysite.c);
-     * the wrapper puts its directories on sys.path. */
-    /* In namespaces the init writes the compiled wrapper into the root
-     * (mounts.c): the interpreter runs that, not the source. */
-    /* Compiled are the wrappers for no python_path and for one entry; more
-     * entries (rare: python_lib.zip named again) run the source. */
+/* The cold and prepared kinds: the interpreter, confined by the checklist
+ * (confine.h), execs once it has its request. */
+static int spawn(const cj_sandbox_spec *spec, cj_sandbox *sb, int waiting, const int child[CJ_SANDBOX_FDS + 1],
+                 cj_err *err)
+{
+    const cj_sandbox_env *env = spec->env;
+    cj_views *v = malloc(sizeof(*v));
+    if (v == NULL)
+        return cj_fail(err, ENOMEM, "allocate sandbox");
     int pyc = env->namespaces && env->wrapper_pyc[0] != NULL;
+    const char *noexec = env->noexec_so == NULL ? NULL : env->namespaces ? CJ_INNER_NOEXEC : env->noexec_so;
+    cj_layout_in li = {.host_dir = sb->dir, .namespaces = env->namespaces, .tmp_bytes = env->tmp_bytes,
+                       .uid = env->uid, .gid = env->gid, .binds = env->binds, .noexec_so = noexec, .pyc = pyc};
+    char envbuf[4 * PATH_MAX + 512], *envp[12];
+    if (cj_layout_views(&li, v) < 0 || cj_layout_environ(v->inner_tmp, noexec, envbuf, sizeof(envbuf), envp, 12) < 0) {
+        free(v);
+        return cj_fail(err, E2BIG, "too many sandbox paths");
+    }
+    /* -S: site's start-up work is done once at service start (pysite.c);
+     * the wrapper puts its directories on sys.path.  In namespaces the
+     * compiled wrapper is in the root (mounts.c): the interpreter runs
+     * that, not the source; compiled are the wrappers for no python_path
+     * and for one entry, more entries (rare: python_lib.zip named again)
+     * run the source. */
     char *argv[] = {(char *)env->python_bin, "-E", "-B",
                     pyc && spec->zip_on_path <= 1 ? (spec->zip_on_path ? CJ_INNER_PYC1 : CJ_INNER_PYC0)
                                                   : "jailed_code",
@@ -290,45 +202,168 @@ static int launch(const cj_sandbox_spec *spec, int prepared, cj_sandbox **out, c
         .pyc_len = {env->wrapper_pyc_len[0], env->wrapper_pyc_len[1]},
     };
     cj_landlock_spec ll = {.exec_paths = v->exec, .read_paths = v->read, .write_paths = v->write};
-    const int *cg_fds = NULL;
-    size_t n_cg_fds = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &cg_fds) : 0;
+    const int *procs = NULL;
+    size_t n_procs = sb->cgroup != NULL ? cj_cgroup_procs_fds(sb->cgroup, &procs) : 0;
     cj_spawn_args a = {
-        .cwd = v->inner_dir, .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .argv_src = argv_src,
-        .envp = envp,
-        .fd_stdin = in_fd, .fd_stdout = wr[CJ_STREAM_STDOUT], .fd_stderr = wr[CJ_STREAM_STDERR],
-        .fd_result = wr[CJ_STREAM_RESULT], .fd_setup = wr[CJ_STREAM_SETUP], .fd_go = go_child,
-        .limits = spec->limits, .nproc_rlimit = sb->cgroup == NULL, .uid = env->uid, .gid = env->gid,
-        .mounts = env->namespaces ? &mp : NULL,
-        .landlock = env->landlock ? &ll : NULL,
-        .seccomp = env->seccomp,
-        .apparmor_profile = env->apparmor_profile, .proc_fd = env->host_proc_fd,
+        .confine = {
+            .exec = 1, .own_session = !env->namespaces,
+            .cgroup_procs = procs, .n_cgroup_procs = n_procs, .cgroup_dir = -1,
+            .mounts = env->namespaces ? &mp : NULL, .cwd = v->inner_dir,
+            .limits = waiting ? NULL : &spec->limits, .nproc_rlimit = sb->cgroup == NULL,
+            .uid = env->uid, .gid = env->gid,
+            .apparmor_profile = env->apparmor_profile, .proc_fd = env->host_proc_fd,
+            .landlock = env->landlock ? &ll : NULL, .seccomp = env->seccomp,
+            .fds = {child[0], child[1], child[2], child[3], child[4]}, .fd_request = child[CJ_FD_REQUEST],
+        },
+        .path = env->python_bin, .argv = argv, .argv_zip = argv_zip, .argv_src = argv_src, .envp = envp,
         .cgroup_dirfd = sb->cgroup != NULL ? cj_cgroup_dirfd(sb->cgroup) : -1,
-        .cgroup_fds = cg_fds, .n_cgroup_fds = n_cg_fds,
     };
     sb->pid = cj_spawn(&a, err);
-    if (sb->pid < 0)
-        goto fail;
-    /* Only the children hold the write ends now: EOF means they are gone. */
-    for (int i = 0; i < CJ_STREAM_COUNT; i++)
-        close_fd(&wr[i]);
-    close_fd(&in_fd);
-    close_fd(&go_child);
     free(v);
-    *out = sb;
-    return 0;
-fail:
-    for (int i = 0; i < CJ_STREAM_COUNT; i++)
-        close_fd(&wr[i]);
-    close_fd(&in_fd);
-    close_fd(&go_child);
-    free(v);
-    cj_sandbox_destroy(sb);
-    return -1;
+    return sb->pid < 0 ? -1 : 0;
 }
 
-int cj_sandbox_fd(const cj_sandbox *sb, enum cj_sandbox_stream s)
+static void close_child(int child[CJ_SANDBOX_FDS + 1])
 {
-    return sb->fds[s];
+    /* Only the sandbox holds its ends now: EOF means it is gone. */
+    for (int i = 0; i <= CJ_SANDBOX_FDS; i++)
+        close_fd(&child[i]);
+}
+
+static int start(const cj_sandbox_spec *spec, int waiting, cj_sandbox **out, cj_err *err)
+{
+    cj_sandbox *sb;
+    int child[CJ_SANDBOX_FDS + 1];
+    if (make(spec, waiting, 0, &sb, child, err) < 0)
+        return -1;
+    int rc = spawn(spec, sb, waiting, child, err);
+    close_child(child);
+    if (rc < 0) {
+        cj_sandbox_destroy(sb);
+        return -1;
+    }
+    *out = sb;
+    return 0;
+}
+
+int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
+{
+    return start(spec, 0, out, err);
+}
+
+int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err)
+{
+    cj_sandbox_spec spec = {.env = env, .limits = *lim};
+    return start(&spec, 1, out, err);
+}
+
+int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim, int ctl, unsigned slot,
+                         cj_sandbox **out, cj_err *err)
+{
+    cj_sandbox_spec spec = {.env = env, .limits = *lim};
+    cj_sandbox *sb;
+    int child[CJ_SANDBOX_FDS + 1];
+    if (make(&spec, 1, 1, &sb, child, err) < 0)
+        return -1;
+    struct cj_warm_fork m = {.slot = slot};
+    int fds[CJ_WARM_MAX_FDS], n = 0;
+    for (int i = 0; i < CJ_WARM_FORK_FDS; i++)
+        fds[n++] = child[i];
+    if (sb->cgroup != NULL) {
+        const int *procs = NULL;
+        size_t np = cj_cgroup_procs_fds(sb->cgroup, &procs);
+        for (size_t k = 0; k < np && n < CJ_WARM_MAX_FDS - 1; k++, m.n_cgroup_procs++)
+            fds[n++] = procs[k];
+        if (cj_cgroup_dirfd(sb->cgroup) >= 0) {
+            m.cgroup_v2 = 1;
+            fds[n++] = cj_cgroup_dirfd(sb->cgroup);
+        }
+    }
+    snprintf(m.dir, sizeof(m.dir), "%s", sb->dir);
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * CJ_WARM_MAX_FDS)];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof(c));
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+    int rc = sendmsg(ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? cj_fail(err, errno, "send to the warm interpreter")
+                                                                 : 0;
+    close_child(child);
+    if (rc < 0) {
+        cj_sandbox_destroy(sb);
+        return -1;
+    }
+    *out = sb;
+    return 0;
+}
+
+int cj_sandbox_warm_reply(const void *buf, unsigned *slot, int *value)
+{
+    struct cj_warm_reply r;
+    memcpy(&r, buf, sizeof(r));
+    if (r.kind != CJ_WARM_UP && r.kind != CJ_WARM_PID && r.kind != CJ_WARM_ERROR)
+        return 0;
+    *slot = r.slot;
+    *value = r.value;
+    return r.kind;
+}
+
+void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid)
+{
+    sb->pid = pid;
+}
+
+int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
+{
+    const cj_sandbox_env *env = spec->env;
+    int in = -1, rc = -1;
+    if (sb->request_fd < 0)
+        return cj_fail(err, EINVAL, "not a waiting sandbox");
+    if (spec->zip != NULL || spec->zip_on_path) {
+        cj_execdir_spec ds = dir_spec(env, spec, sb->warm);
+        if (cj_execdir_rewrite(sb->dir, &ds, err) < 0)
+            goto out;
+    }
+    if (sb->cgroup != NULL) {
+        cj_cgroup_limits lim = cgroup_limits(&spec->limits, sb->namespaces);
+        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
+            goto out;
+    }
+    if ((in = make_input(spec->input, spec->input_len, err)) < 0)
+        goto out;
+    struct cj_request_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
+                               .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
+                               .zip_on_path = spec->zip_on_path};
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof(c));
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &in, sizeof(in));
+    /* A sandbox that died while waiting gives EPIPE or ECONNREFUSED here,
+     * not a hang: the message is queued, never waited for. */
+    if (sendmsg(sb->request_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
+        cj_fail(err, errno ? errno : EIO, "send the request to the waiting sandbox");
+        goto out;
+    }
+    rc = 0;
+out:
+    close_fd(&in);
+    close_fd(&sb->request_fd);
+    return rc;
 }
 
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s)
@@ -336,11 +371,6 @@ int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s)
     int fd = sb->fds[s];
     sb->fds[s] = -1;
     return fd;
-}
-
-pid_t cj_sandbox_pid(const cj_sandbox *sb)
-{
-    return sb->pid;
 }
 
 void cj_sandbox_kill(cj_sandbox *sb)
@@ -428,8 +458,6 @@ void cj_sandbox_destroy(cj_sandbox *sb)
             cj_sandbox_kill(sb);
         else if (sb->cgroup != NULL)
             cj_cgroup_kill_nowait(sb->cgroup);
-        if (sb->stdin_fd >= 0)
-            close(sb->stdin_fd);
     } else if (sb->pid > 0) {
         cj_sandbox_kill(sb);
         if (!sb->exited) {
@@ -440,7 +468,7 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_fd(&sb->fds[i]);
-    close_fd(&sb->go_fd);
+    close_fd(&sb->request_fd);
     cj_err e = {0};
     if (sb->cgroup != NULL)
         cj_cgroup_pool_put(sb->pool, sb->cgroup);
@@ -468,122 +496,6 @@ int cj_sandbox_reports_status(const cj_sandbox *sb)
 int cj_sandbox_is_warm(const cj_sandbox *sb)
 {
     return sb->warm;
-}
-
-int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out,
-                            int child_fds[5], cj_err *err)
-{
-    cj_sandbox *sb = calloc(1, sizeof(*sb));
-    if (sb == NULL)
-        return cj_fail(err, ENOMEM, "allocate sandbox");
-    sb->pid = -1;
-    sb->warm = 1;
-    sb->namespaces = 1;
-    sb->stdin_fd = sb->go_fd = -1;
-    for (int i = 0; i < 5; i++)
-        child_fds[i] = -1;
-    for (int i = 0; i < CJ_STREAM_COUNT; i++)
-        sb->fds[i] = -1;
-    cj_execdir_spec ds = {.work_dir = env->work_dir, .wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
-                          .uid = env->uid, .gid = env->gid, .exec_check = env->noexec_so != NULL};
-    if (cj_execdir_create(&ds, sb->dir, err) < 0) {
-        free(sb);
-        return -1;
-    }
-    cj_sandbox_spec spec = {.env = env, .limits = *lim};
-    if (make_cgroup(env, &spec, sb, err) < 0 || cj_cgroup_set_background(sb->cgroup, 1, err) < 0)
-        goto fail;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        cj_fail(err, errno, "pipe");
-        goto fail;
-    }
-    child_fds[0] = p[0];
-    sb->stdin_fd = p[1];
-    for (int i = 0; i < CJ_STREAM_COUNT; i++) {
-        if (pipe2(p, O_CLOEXEC) < 0) {
-            cj_fail(err, errno, "pipe");
-            goto fail;
-        }
-        sb->fds[i] = p[0];
-        child_fds[1 + i] = p[1];
-        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
-            cj_fail(err, errno, "fcntl O_NONBLOCK");
-            goto fail;
-        }
-    }
-    *out = sb;
-    return 0;
-fail:
-    for (int i = 0; i < 5; i++)
-        close_fd(&child_fds[i]);
-    cj_sandbox_destroy(sb);
-    return -1;
-}
-
-const char *cj_sandbox_dir(const cj_sandbox *sb)
-{
-    return sb->dir;
-}
-
-int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n)
-{
-    *dirfd = -1;
-    *procs = NULL;
-    *n = 0;
-    if (sb->cgroup == NULL)
-        return 0;
-    *dirfd = cj_cgroup_dirfd(sb->cgroup);
-    *n = cj_cgroup_procs_fds(sb->cgroup, procs);
-    return 1;
-}
-
-void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid)
-{
-    sb->pid = pid;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err)
-{
-    const cj_sandbox_env *env = spec->env;
-    if (spec->zip != NULL || spec->zip_on_path) {
-        cj_execdir_spec ds = {.wrapper = env->wrapper, .wrapper_len = env->wrapper_len,
-                              .exec_check = env->noexec_so != NULL, .zip_on_path = spec->zip_on_path,
-                              .zip = spec->zip, .zip_len = spec->zip_len};
-        if (cj_execdir_rewrite(sb->dir, &ds, err) < 0)
-            return -1;
-    }
-    if (sb->cgroup != NULL) {
-        cj_cgroup_limits lim = {.memory_bytes = spec->limits.vmem, .pids = spec->limits.nproc + 1,
-                                .cpu_quota_us = 100000};
-        if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
-            return -1;
-    }
-    /* The clone is blocked reading this, so the write completes as fast as
-     * it copies; a clone that died instead gives EPIPE, not a hang. */
-    char head[128];
-    int n = snprintf(head, sizeof(head), "%lld %lld %lld %lld %d\n", spec->limits.cpu, spec->limits.vmem,
-                     spec->limits.fsize, spec->limits.nproc, sb->cgroup == NULL);
-    int rc = write_all(sb->stdin_fd, head, (size_t)n) < 0 || write_all(sb->stdin_fd, spec->input, spec->input_len) < 0
-                 ? cj_fail(err, errno, "write the request to the warm sandbox")
-                 : 0;
-    close(sb->stdin_fd);
-    sb->stdin_fd = -1;
-    return rc;
 }
 
 int cj_sandbox_settled(const cj_sandbox *sb)

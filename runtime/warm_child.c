@@ -3,10 +3,11 @@
  *
  * The warm interpreter imported the operator's modules once; each execution
  * is a clone of it that, inside this library and before it returns to any
- * Python code, enters the same fresh namespaces and cgroup, drops the same
- * privileges and applies the same Landlock and seccomp as the cold path
- * (spawn.c), and changes to the sandbox's AppArmor profile at once instead
- * of at an exec.  Exec itself is already gone: noexec.c, linked into this
+ * Python code, takes the same checklist as the cold path (confine.h): the
+ * same fresh namespaces and cgroup, privileges dropped, Landlock and
+ * seccomp, and the sandbox's AppArmor profile at once instead of at an
+ * exec.  It then waits for its request as a prepared sandbox does
+ * (cj_warm_await).  Exec itself is already gone: noexec.c, linked into this
  * library, installs its filter when the library is loaded, so the warm
  * interpreter and every clone of it can never run a program.
  *
@@ -37,100 +38,81 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "apparmor.h"
-#include "caps.h"
-#include "cgroup.h"
 #include "cj_seccomp.h"
-#include "cj_spawn.h"
-#include "landlock.h"
-#include "mounts.h"
-#include "netns.h"
-#include "sandbox.h"
+#include "confine.h"
+#include "warm_settings.h"
+#include "wire.h"
 
-#define MAX_LIST 32
-#define MAX_FDS 16
 #define MAX_PENDING 4096
-#define STATUS_FD 4
 
 struct cj_warm {
-    uid_t uid;
-    gid_t gid;
-    int landlock;
+    cj_warm_settings set;
     int proc_fd;
-    char *apparmor;
-    char *tmp_opts;
-    char *binds[MAX_LIST + 1], *links[MAX_LIST + 1];
-    size_t nb, nl;
     cj_seccomp seccomp;
-    int have_seccomp;
 };
 
 /* Exported for warm_zygote.py; everything else stays hidden. */
-__attribute__((visibility("default"))) void *cj_warm_new(const char *blob, size_t len);
-__attribute__((visibility("default"))) void cj_warm_exit(int code);
-__attribute__((visibility("default"))) int cj_warm_serve(void *h, int ctl);
+#define EXPORT __attribute__((visibility("default")))
+EXPORT void *cj_warm_new(const char *blob, size_t len);
+EXPORT const char *cj_warm_setting(void *h, const char *key, size_t i);
+EXPORT int cj_warm_serve(void *h, int ctl);
+EXPORT int cj_warm_environ(const char *inner_tmp, char *buf, size_t len);
+EXPORT int cj_warm_await(void);
+EXPORT void cj_warm_exit(int code);
 
-/* "key=value\0" entries: the service's settings, sent once at start. */
+/* The service's settings (warm_settings.h), sent once at start. */
 void *cj_warm_new(const char *blob, size_t len)
 {
     struct cj_warm *w = calloc(1, sizeof(*w));
+    char why[128];
     if (w == NULL)
         return NULL;
     w->proc_fd = -1;
-    for (size_t off = 0; off < len;) {
-        const char *e = blob + off;
-        size_t n = strnlen(e, len - off);
-        off += n + 1;
-        const char *eq = memchr(e, '=', n);
-        if (eq == NULL)
-            continue;
-        size_t k = (size_t)(eq - e);
-        const char *v = eq + 1;
-        if (k == 3 && memcmp(e, "uid", 3) == 0)
-            w->uid = (uid_t)strtoul(v, NULL, 10);
-        else if (k == 3 && memcmp(e, "gid", 3) == 0)
-            w->gid = (gid_t)strtoul(v, NULL, 10);
-        else if (k == 8 && memcmp(e, "landlock", 8) == 0)
-            w->landlock = v[0] == '1';
-        else if (k == 7 && memcmp(e, "seccomp", 7) == 0)
-            w->have_seccomp = v[0] == '1';
-        else if (k == 8 && memcmp(e, "apparmor", 8) == 0 && v[0] != '\0')
-            w->apparmor = strdup(v);
-        else if (k == 3 && memcmp(e, "tmp", 3) == 0)
-            w->tmp_opts = strdup(v);
-        else if (k == 4 && memcmp(e, "bind", 4) == 0 && w->nb < MAX_LIST)
-            w->binds[w->nb++] = strdup(v);
-        else if (k == 4 && memcmp(e, "link", 4) == 0 && w->nl < MAX_LIST)
-            w->links[w->nl++] = strdup(v);
-    }
-    cj_err err = {0};
-    if (w->uid == 0 || w->gid == 0 || w->tmp_opts == NULL) {
-        fprintf(stderr, "codejail-warm: incomplete settings (uid, gid, tmp)\n");
+    if (cj_warm_settings_parse(blob, len, &w->set, why, sizeof(why)) < 0) {
+        fprintf(stderr, "codejail-warm: %s\n", why);
+        free(w);
         return NULL;
     }
-    if (w->have_seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
+    cj_err err = {0};
+    if (w->set.seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
         fprintf(stderr, "codejail-warm: seccomp: %s\n", err.msg);
         return NULL;
     }
-    if (w->apparmor != NULL && (w->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    if (w->set.apparmor != NULL && (w->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
         perror("codejail-warm: /proc");
         return NULL;
     }
     return w;
 }
 
-/* Only the five stream fds stay, at 0..4: the interpreter's own (modules'
- * files, the zygote's control socket) never reach the execution. */
-static int place_fds(const int *fds)
+/* A key the Python side asks for and the settings do not know means the
+ * two sides disagree: the interpreter stops at once. */
+const char *cj_warm_setting(void *h, const char *key, size_t i)
 {
-    int high[5];
-    for (int i = 0; i < 5; i++)
-        if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
-            return -1;
-    for (int i = 0; i < 5; i++)
-        if ((i < 4 ? dup2(high[i], i) : dup3(high[i], i, O_CLOEXEC)) < 0)
-            return -1;
-    return close_range(5, ~0U, 0);
+    struct cj_warm *w = h;
+    int bad;
+    const char *v = cj_warm_settings_get(&w->set, key, i, &bad);
+    if (bad) {
+        fprintf(stderr, "codejail-warm: no setting '%s'\n", key);
+        _exit(2);
+    }
+    return v;
+}
+
+/* The clone's environment, "KEY=VALUE\0" entries (layout.h), for Python's
+ * os.environ: the number of entries, or -1. */
+int cj_warm_environ(const char *inner_tmp, char *buf, size_t len)
+{
+    char *envp[12];
+    int n = cj_layout_environ(inner_tmp, NULL, buf, len, envp, 12);
+    return n < 0 ? -1 : n;
+}
+
+/* In a clone, confined: its request (confine.h); the setup stream is
+ * closed after it, as an exec would: nothing of the request writes there. */
+int cj_warm_await(void)
+{
+    return cj_confine_await(0);
 }
 
 /* The init shares the warm interpreter's memory, errno included, and runs
@@ -165,8 +147,8 @@ struct launch {
     volatile int resumed; /* set in the interpreter's copy only */
     ucontext_t ctx; /* where the interpreter continues: in launch() */
     struct cj_warm *w;
-    int fds[MAX_FDS], nfds, n_cg, cg_dirfd;
-    char dir[4096], inner[4096];
+    int fds[CJ_WARM_MAX_FDS], nfds, n_cg, cg_dirfd;
+    char dir[PATH_MAX];
 };
 
 static size_t launch_size(void)
@@ -215,7 +197,7 @@ static long raw_enter_cgroup(const int *procs, int n, int v2_dir)
 
 static __attribute__((noreturn)) void raw_fail(int fd, int step, long err)
 {
-    struct cj_sandbox_record rec = {.kind = CJ_RECORD_FAILURE, .step = step, .value = (int)-err};
+    struct cj_sandbox_record rec = {.kind = CJ_RECORD_FAILURE, .step = step, .value = (int32_t)-err};
     raw4(SYS_write, fd, (long)&rec, sizeof(rec), 0);
     for (;;)
         raw4(SYS_exit_group, 127, 0, 0, 0);
@@ -235,7 +217,7 @@ static __attribute__((noreturn)) void raw_fail(int fd, int step, long err)
 static int init_main(void *arg)
 {
     struct launch *l = arg;
-    int fd = l->fds[4];
+    int fd = l->fds[CJ_FD_SETUP];
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
     /* glibc's fork, for what it resets in the child (its thread id, the
@@ -249,8 +231,8 @@ static int init_main(void *arg)
     }
     if (interp < 0)
         cj_record_fail(fd, CJ_STEP_FORK, errno, NULL);
-    int n_cg = l->n_cg, cg[MAX_FDS], v2 = l->cg_dirfd;
-    memcpy(cg, l->fds + 5, sizeof(int) * (size_t)n_cg);
+    int n_cg = l->n_cg, cg[CJ_WARM_MAX_FDS], v2 = l->cg_dirfd;
+    memcpy(cg, l->fds + CJ_WARM_FORK_FDS, sizeof(int) * (size_t)n_cg);
     /* Let the warm interpreter go; from here on, raw calls only. */
     __atomic_store_n(&l->busy, 0, __ATOMIC_RELEASE);
     raw4(SYS_futex, (long)&l->busy, FUTEX_WAKE, 1, 0);
@@ -275,88 +257,31 @@ static int init_main(void *arg)
     }
 }
 
-/* The interpreter's side, once resumed: everything the cold path's child
- * does before its exec (spawn.c), in the same order. */
+/* The interpreter's side, once resumed: the checklist, as the cold path's
+ * child takes it before its exec. */
 static void confine(struct launch *l)
 {
-    struct cj_warm *w = l->w;
-    const char *inner = l->inner;
-    int fd = l->fds[4], r;
-    const char *step = NULL;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        cj_record_fail(fd, CJ_STEP_PDEATHSIG, errno, NULL);
-    if ((r = cj_cgroup_enter_self(l->fds + 5, (size_t)l->n_cg)) < 0)
-        cj_record_fail(fd, CJ_STEP_CGROUP, -r, NULL);
-    if (l->cg_dirfd >= 0) {
-        /* v2: glibc's clone() has no CLONE_INTO_CGROUP, so the
-         * interpreter joins by the directory's cgroup.procs. */
-        int procs = openat(l->cg_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-        if (procs < 0 || (r = cj_cgroup_enter_self(&procs, 1)) < 0)
-            cj_record_fail(fd, CJ_STEP_CGROUP, procs < 0 ? errno : -r, "cgroup.procs");
-        close(procs);
-    }
-    /* Once in it: the namespace's root is the execution's own cgroup. */
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        cj_record_fail(fd, CJ_STEP_CGROUP, errno, "cgroup namespace");
-    char inner_tmp[sizeof(l->inner) + 4];
-    snprintf(inner_tmp, sizeof(inner_tmp), "%s/tmp", inner);
-    cj_mount_plan mp = {.host_dir = l->dir, .inner_dir = inner, .inner_tmp = inner_tmp,
-                        .binds = (const char *const *)w->binds, .links = (const char *const *)w->links,
-                        .tmp_options = w->tmp_opts};
-    if ((r = cj_mounts_enter(&mp, &step)) < 0)
-        cj_record_fail(fd, CJ_STEP_MOUNTS, -r, step);
-    if (sethostname("codejail", 8) < 0)
-        cj_record_fail(fd, CJ_STEP_HOSTNAME, errno, NULL);
-    if ((r = cj_netns_setup()) < 0)
-        cj_record_fail(fd, CJ_STEP_NETWORK, -r, NULL);
-    if (chdir(inner) < 0)
-        cj_record_fail(fd, CJ_STEP_CHDIR, errno, inner);
-    /* The request's own limits are set by the interpreter once it has read
-     * them, before any code of the request runs; these are the ones no
-     * request changes. */
-    struct rlimit core = {0, 0}, nofile = {128, 128};
-    if (setrlimit(RLIMIT_CORE, &core) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-        cj_record_fail(fd, CJ_STEP_RLIMITS, errno, NULL);
-    if ((r = cj_caps_lock_down()) < 0)
-        cj_record_fail(fd, CJ_STEP_CAPS, -r, "bounding set");
-    if (setgroups(0, NULL) < 0 || setresgid(w->gid, w->gid, w->gid) < 0 || setresuid(w->uid, w->uid, w->uid) < 0 ||
-        getuid() != w->uid || geteuid() != w->uid || getgid() != w->gid)
-        cj_record_fail(fd, CJ_STEP_IDENTITY, errno ? errno : EPERM, NULL);
-    /* The profile change comes after the privileges are gone: the sandbox
-     * profile denies every capability, and dropping the bounding set needs
-     * one.  Now unprivileged, the task is briefly made dumpable so that its
-     * own /proc attribute file is its own to write (a uid change makes it
-     * root's), and made non-dumpable again at once. */
-    if (w->apparmor != NULL) {
-        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-            cj_record_fail(fd, CJ_STEP_APPARMOR, errno, "dumpable");
-        if ((r = cj_apparmor_change_now(w->proc_fd, w->apparmor)) < 0)
-            cj_record_fail(fd, CJ_STEP_APPARMOR, -r, w->apparmor);
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-            cj_record_fail(fd, CJ_STEP_APPARMOR, errno, "dumpable");
-    }
-    /* Only now: the AppArmor step above still needed the host /proc fd. */
-    if (place_fds(l->fds) < 0)
-        cj_record_fail(fd, CJ_STEP_FDS, errno, NULL);
-    fd = STATUS_FD;
-    if ((r = cj_caps_verify_none()) < 0)
-        cj_record_fail(fd, CJ_STEP_CAPS, -r, "verify none left");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-        cj_record_fail(fd, CJ_STEP_NO_NEW_PRIVS, errno, NULL);
-    if (w->landlock) {
-        const char *exec[MAX_LIST + 1] = {0}, *read[8] = {0}, *write[4] = {0};
-        for (size_t i = 0; i < w->nb; i++)
-            exec[i] = w->binds[i];
-        const char *rd[] = {inner, "/dev/zero", "/dev/urandom", "/dev/random", NULL};
-        memcpy(read, rd, sizeof(rd));
-        write[0] = inner_tmp;
-        write[1] = "/dev/null";
-        cj_landlock_spec ll = {.exec_paths = exec, .read_paths = read, .write_paths = write};
-        if ((r = cj_landlock_apply(&ll)) < 0)
-            cj_record_fail(fd, CJ_STEP_LANDLOCK, -r, NULL);
-    }
-    if (w->have_seccomp && (r = cj_seccomp_apply(&w->seccomp)) < 0)
-        cj_record_fail(fd, CJ_STEP_SECCOMP, -r, NULL);
+    const cj_warm_settings *set = &l->w->set;
+    cj_views v;
+    cj_layout_in li = {.host_dir = l->dir, .namespaces = 1, .tmp_bytes = set->tmp_bytes, .uid = set->uid,
+                       .gid = set->gid, .binds = (const char *const *)set->binds};
+    if (cj_layout_views(&li, &v) < 0)
+        cj_record_fail(l->fds[CJ_FD_SETUP], CJ_STEP_LANDLOCK, E2BIG, NULL);
+    cj_mount_plan mp = {.host_dir = l->dir, .inner_dir = v.inner_dir, .inner_tmp = v.inner_tmp,
+                        .binds = (const char *const *)set->binds, .links = (const char *const *)set->links,
+                        .tmp_options = v.tmp_opts};
+    cj_landlock_spec ll = {.exec_paths = v.exec, .read_paths = v.read, .write_paths = v.write};
+    cj_confine_plan p = {
+        .exec = 0, .own_session = 0,
+        .cgroup_procs = l->fds + CJ_WARM_FORK_FDS, .n_cgroup_procs = (size_t)l->n_cg, .cgroup_dir = l->cg_dirfd,
+        .mounts = &mp, .cwd = v.inner_dir,
+        .limits = NULL, .nproc_rlimit = 0, /* the request's come with it: cj_warm_await */
+        .uid = set->uid, .gid = set->gid,
+        .apparmor_profile = set->apparmor, .proc_fd = l->w->proc_fd,
+        .landlock = set->landlock ? &ll : NULL, .seccomp = set->seccomp ? &l->w->seccomp : NULL,
+        .fds = {l->fds[0], l->fds[1], l->fds[2], l->fds[3], l->fds[4]}, .fd_request = l->fds[CJ_FD_REQUEST],
+    };
+    cj_confine(&p);
 }
 
 /* The init's pid (its failure, if any, is on the setup stream), or -errno;
@@ -388,14 +313,6 @@ static long launch(struct launch *l, const sigset_t *all)
     return pid;
 }
 
-struct reply {
-    char kind; /* P pid, E error (warm.c) */
-    char pad[3];
-    uint32_t slot;
-    int32_t value;
-    uint32_t spare;
-};
-
 struct pending {
     pid_t pid;
     int fd; /* the clone's setup stream: how it ended is written there */
@@ -424,9 +341,7 @@ static void reap(struct pending *p, size_t *n)
 }
 
 /* The warm interpreter's loop, in C: the service's fork requests come on
- * ctl ('F', slot, "dir\0inner\0cgroup-v2\0", the clone's fds as
- * SCM_RIGHTS: five streams, v1 cgroup.procs files, the v2 cgroup directory
- * last).  After a clone, every page this process writes is copied, so
+ * ctl (struct cj_warm_fork, wire.h), after it says it is up.  After a clone, every page this process writes is copied, so
  * between clones no Python runs here.  Returns 0 in a clone (confined, its
  * streams at 0..4), -1 when the service is gone or on a broken request
  * channel. */
@@ -444,6 +359,10 @@ int cj_warm_serve(void *h, int ctl)
     if (sfd < 0 || pend == NULL)
         return -1;
     size_t npend = 0;
+    /* Its preloads are imported: the service may ask for clones. */
+    struct cj_warm_reply up = {.kind = CJ_WARM_UP, .value = (int32_t)getpid()};
+    if (send(ctl, &up, sizeof(up), MSG_NOSIGNAL) < 0)
+        return -1;
     for (;;) {
         struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         if (poll(pf, 2, -1) < 0) {
@@ -459,41 +378,31 @@ int cj_warm_serve(void *h, int ctl)
         }
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        char msg[2 * 4096 + 64];
+        struct cj_warm_fork m;
         union {
-            char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+            char buf[CMSG_SPACE(sizeof(int) * CJ_WARM_MAX_FDS)];
             struct cmsghdr align;
         } c;
-        struct iovec iov = {.iov_base = msg, .iov_len = sizeof(msg) - 1};
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
         ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             return -1; /* the service is gone */
-        msg[n] = '\0';
-        int fds[MAX_FDS], nfds = 0;
+        int fds[CJ_WARM_MAX_FDS], nfds = 0;
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
             if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
                 int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                for (int i = 0; i < k && nfds < MAX_FDS; i++)
+                for (int i = 0; i < k && nfds < CJ_WARM_MAX_FDS; i++)
                     memcpy(&fds[nfds++], CMSG_DATA(cm) + (size_t)i * sizeof(int), sizeof(int));
             }
-        uint32_t slot = 0;
-        const char *dir = msg + 5, *inner = NULL, *cgv2 = NULL;
-        if (n > 5 && msg[0] == 'F') {
-            memcpy(&slot, msg + 1, 4);
-            inner = memchr(dir, '\0', (size_t)(msg + n - dir));
-            inner = inner != NULL && inner + 1 < msg + n ? inner + 1 : NULL;
-            cgv2 = inner != NULL ? memchr(inner, '\0', (size_t)(msg + n - inner)) : NULL;
-            cgv2 = cgv2 != NULL && cgv2 + 1 < msg + n ? cgv2 + 1 : NULL;
-        }
-        int into = cgv2 != NULL && atoi(cgv2) >= 0;
-        int n_cg = nfds - 5 - into;
+        int whole = n == (ssize_t)sizeof(m) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+                    memchr(m.dir, '\0', sizeof(m.dir)) != NULL &&
+                    nfds == CJ_WARM_FORK_FDS + (int)m.n_cgroup_procs + (m.cgroup_v2 ? 1 : 0);
         struct launch *l = NULL;
         long pid = -EPROTO;
-        if (cgv2 != NULL && n_cg >= 0 && npend < MAX_PENDING && strlen(dir) < sizeof(l->dir) &&
-            strlen(inner) < sizeof(l->inner)) {
+        if (whole && npend < MAX_PENDING) {
             pid = -ENOMEM;
             l = launch_map();
         }
@@ -501,10 +410,9 @@ int cj_warm_serve(void *h, int ctl)
             l->w = w;
             memcpy(l->fds, fds, sizeof(fds));
             l->nfds = nfds;
-            l->n_cg = n_cg;
-            l->cg_dirfd = into ? fds[nfds - 1] : -1;
-            strcpy(l->dir, dir);
-            strcpy(l->inner, inner);
+            l->n_cg = (int)m.n_cgroup_procs;
+            l->cg_dirfd = m.cgroup_v2 ? fds[nfds - 1] : -1;
+            memcpy(l->dir, m.dir, sizeof(l->dir));
             pid = launch(l, &all);
             if (pid < 0) {
                 launch_unmap(l);
@@ -517,12 +425,13 @@ int cj_warm_serve(void *h, int ctl)
             return 0;
         }
         for (int i = 0; i < nfds; i++)
-            if (i != 4 || pid < 0)
+            if (i != CJ_FD_SETUP || pid < 0)
                 close(fds[i]);
-        struct reply r = {.kind = pid < 0 ? 'E' : 'P', .slot = slot, .value = (int32_t)(pid < 0 ? -pid : pid)};
+        struct cj_warm_reply r = {.kind = pid < 0 ? CJ_WARM_ERROR : CJ_WARM_PID, .slot = m.slot,
+                                  .value = (int32_t)(pid < 0 ? -pid : pid)};
         if (pid > 0) {
             pend[npend].pid = (pid_t)pid;
-            pend[npend].fd = fds[4];
+            pend[npend].fd = fds[CJ_FD_SETUP];
             pend[npend].l = l;
             npend++;
         }

@@ -5,7 +5,9 @@
 # once; for each execution the server sends the execution's directory and
 # stream fds, and LIB clones this process into fresh namespaces, confines the
 # clone completely (see warm_child.c), and returns into it here, where it
-# waits for the request on stdin.  No code of a request ever runs in this
+# waits for its request (the library's cj_warm_await, as a prepared cold
+# sandbox waits).  Every message and setting it exchanges with the service
+# is the library's to read and write (wire.h): this side packs nothing.  No code of a request ever runs in this
 # process, and nothing one execution does reaches the next: each is a clone
 # of this pristine state, which no clone can write back to.
 import sys
@@ -17,9 +19,6 @@ import signal
 import socket
 import struct
 
-RECORD = struct.Struct("=iii52s")  # struct cj_sandbox_record (sandbox.h)
-REPLY = struct.Struct("=cxxxIiI")  # kind, slot, value, spare
-RECORD_READY = 3
 
 
 def main():
@@ -29,40 +28,46 @@ def main():
     lib = ctypes.PyDLL(sys.argv[1])
     lib.cj_warm_new.restype = ctypes.c_void_p
     lib.cj_warm_new.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.cj_warm_setting.restype = ctypes.c_char_p
+    lib.cj_warm_setting.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.cj_warm_exit.argtypes = [ctypes.c_int]
     lib.cj_warm_serve.restype = ctypes.c_int
     lib.cj_warm_serve.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.cj_warm_environ.restype = ctypes.c_int
+    lib.cj_warm_environ.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.cj_warm_await.restype = ctypes.c_int
+    lib.cj_warm_await.argtypes = []
     # The control socket moves out of the 0..4 a clone's streams will take.
     ctl = socket.socket(fileno=os.dup(3))
     os.close(3)
     msg = ctl.recv(1 << 20)
-    settings = [e.decode() for e in msg.split(b"\0") if e]
     handle = lib.cj_warm_new(msg, len(msg))
     if not handle:
         sys.exit("codejail-warm: bad settings")
-    for entry in settings:
-        key, _, value = entry.partition("=")
-        if key == "syspath":
-            sys.path.extend(eval(value, {"__builtins__": {}}))  # the server's list literal
+
+    def setting(key):
+        values, i = [], 0
+        while (v := lib.cj_warm_setting(handle, key.encode(), i)) is not None:
+            values.append(v.decode())
+            i += 1
+        return values
+
+    for value in setting("syspath"):
+        sys.path.extend(eval(value, {"__builtins__": {}}))  # the server's list literal
     import builtins, _sitebuiltins  # what site would add: exit() and quit()
     builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
     builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
-    import io, resource, random, types, traceback, atexit  # noqa: F401 (used by the clones)
-    wrappers = {}
-    for entry in settings:
-        key, _, value = entry.partition("=")
-        if key == "preload":
-            __import__(value)
-        elif key in ("wrapper0", "wrapper1"):
-            # Compiled once here: a clone only renames it to its directory.
-            wrappers[value] = compile(value, "jailed_code", "exec")
+    import io, random, types, traceback, atexit  # noqa: F401 (used by the clones)
+    for name in setting("preload"):
+        __import__(name)
+    # Compiled once here: a clone only renames it to its directory.
+    wrappers = {text: compile(text, "jailed_code", "exec") for text in setting("wrapper0") + setting("wrapper1")}
     for code in wrappers.values():
         rehearse(code)  # lazy state (the C codec's import, caches) made once, shared by every clone
     reseed_numpy()  # likewise (struct's cached format, numpy's method lookups)
     import gc
     gc.collect()
     gc.freeze()  # the collector must not walk (and so copy) the shared objects in every clone
-    ctl.send(REPLY.pack(b"R", 0, os.getpid(), 0))
     # The fork loop is C (cj_warm_serve): after each clone every page this
     # process writes is copied, so between clones it touches as little as
     # it can, and no Python runs.  The import lock stays held in it, as
@@ -74,7 +79,7 @@ def main():
     ctl.detach()  # its fd number now belongs to the clone's streams
     # Return, so that this frame (the settings, the library) is gone before
     # any request's code runs.
-    return wrappers, lib.cj_warm_exit
+    return wrappers, lib
 
 
 def renamed(code, path):
@@ -132,9 +137,9 @@ def reseed_numpy():
         mod.seed(list(struct.unpack("4I", os.urandom(16))))
 
 
-def run_execution(wrappers, exit_now):
-    """In the clone, confined: get ready, read the request, set its limits, run it."""
-    import resource, types, traceback, atexit
+def run_execution(wrappers, lib):
+    """In the clone, confined: get ready, take the request, run it."""
+    import types, traceback, atexit
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -153,13 +158,14 @@ def run_execution(wrappers, exit_now):
         # touches (0.2 ms a wrapper).
         first = next(iter(wrappers))
         compiled = {first: renamed(wrappers[first], path)}
-        # The cold interpreter's environment (sandbox.c): TMPDIR and HOME are tmp/.
-        # Only what differs is changed: the warm interpreter started with the
-        # rest, and every entry changed copies pages.
-        tmp = os.path.join(os.getcwd(), "tmp")
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": tmp, "HOME": tmp,
-               "MPLCONFIGDIR": os.path.join(tmp, ".matplotlib"), "MATPLOTLIBRC": "/usr/share/matplotlib/mpl-data",
-               "OPENBLAS_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+        # The cold interpreter's environment (layout.h).  Only what differs
+        # is changed: the warm interpreter started with the rest, and every
+        # entry changed copies pages.
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = lib.cj_warm_environ(os.path.join(os.getcwd(), "tmp").encode(), buf, len(buf))
+        if n < 0:
+            raise OSError("codejail-warm: the environment does not fit")
+        env = dict(e.decode().partition("=")[::2] for e in buf.raw.split(b"\0")[:n])
         for key in [k for k in os.environ if k not in env]:
             del os.environ[key]
         for key, value in env.items():
@@ -176,24 +182,16 @@ def run_execution(wrappers, exit_now):
         sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                                        errors="backslashreplace", line_buffering=True)
         rehearse(next(iter(compiled.values())))  # the common one (no python_lib.zip): they share most pages
-        # Ready: the service prefers clones that said so.  The setup stream
-        # is the init's: nothing of the request may write there.
-        os.write(4, RECORD.pack(RECORD_READY, 0, 0, b""))
-        os.close(4)
         main = types.ModuleType("__main__")
         main.__file__ = path
         main.__builtins__ = __builtins__
         main._codejail_warm = True  # the wrapper leaves the end to run_execution
         sys.modules["__main__"] = main
 
-        # The request.  Its first line carries the limits: CPU VMEM FSIZE NPROC USE_NPROC.
-        cpu, vmem, fsize, nproc, use_nproc = (int(v) for v in sys.stdin.readline().split())
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at cpu, as the cold path
-        as_limit = vmem if vmem > 0 else resource.RLIM_INFINITY
-        resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        if use_nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        # Ready: the service prefers clones that said so.  The request comes
+        # as a prepared cold sandbox's does: its stdin at fd 0, its limits
+        # set before this returns; the setup stream is closed then.
+        lib.cj_warm_await()
         with open(path, encoding="utf-8") as f:
             source = f.read()
         wrapper = compiled.get(source)  # what the service wrote: one of the two it sent at start
@@ -232,7 +230,7 @@ def run_execution(wrappers, exit_now):
         # The interpreter's own shutdown flushes again, says how it failed
         # and exits with 120, as the cold path's would.
         sys.exit(code)
-    exit_now(code & 0xFF)  # cj_warm_exit: see warm_child.c
+    lib.cj_warm_exit(code & 0xFF)  # see warm_child.c
     os._exit(code & 0xFF)
 
 

@@ -1,4 +1,5 @@
-/* One sandbox per execution: the only interface http/ uses.
+/* One sandbox per execution: with policy.h, the only interface http/
+ * uses (the build gives http/ no other runtime header).
  *
  *   spec --cj_sandbox_start--> running sandbox (fds to watch, a pid)
  *        --cj_sandbox_reap / cj_sandbox_kill--> exit status
@@ -71,77 +72,74 @@ int cj_sandbox_start(const cj_sandbox_spec *spec, cj_sandbox **out, cj_err *err)
 
 enum cj_sandbox_stream { CJ_STREAM_STDOUT, CJ_STREAM_STDERR, CJ_STREAM_RESULT, CJ_STREAM_SETUP, CJ_STREAM_COUNT };
 
-/* The read end of a stream (non-blocking, CLOEXEC), for the caller's loop.
- * CJ_STREAM_SETUP carries cj_sandbox_records (at most CJ_RECORDS_MAX bytes):
- * a set-up failure, or the interpreter's final status from the sandbox's
- * init.  The caller may take ownership (cj_sandbox_take_fd) and is then
- * responsible for closing it. */
-int cj_sandbox_fd(const cj_sandbox *sb, enum cj_sandbox_stream s);
+/* The read end of a stream (non-blocking, CLOEXEC), for the caller's loop;
+ * the caller owns it from then on.  CJ_STREAM_SETUP carries at most
+ * CJ_RECORDS_MAX bytes of records: a set-up failure, or the interpreter's
+ * final status from the sandbox's init. */
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
-
-/* READY: a warm clone is set up and waits for its request (not an outcome). */
-enum { CJ_RECORD_FAILURE = 1, CJ_RECORD_STATUS = 2, CJ_RECORD_READY = 3 };
-struct cj_sandbox_record {
-    int kind;
-    int step;   /* FAILURE: enum cj_setup_step (cj_spawn.h) */
-    int value;  /* FAILURE: errno; STATUS: a wait status */
-    char detail[52];
-};
-#define CJ_RECORDS_MAX (2 * sizeof(struct cj_sandbox_record))
+#define CJ_RECORDS_MAX 128
 
 /* Reads the records: returns -1 and describes the set-up failure in why when
  * there was one; else 1 with *status replaced by the interpreter's own
  * status when one was reported (the first), or 0 when none was. */
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
 
-pid_t cj_sandbox_pid(const cj_sandbox *sb);
-
 /* Kills every process of the execution (idempotent). */
 void cj_sandbox_kill(cj_sandbox *sb);
 
 /* Non-blocking: returns 1 and sets *status once the sandbox's main process
  * has exited (status: exit code, or minus the signal number), 0 while it
- * runs, -1 on error.  After the main process exits, its stragglers are killed. */
+ * runs (and always for a warm clone: not our child; its end is the EOF of
+ * its setup stream, after the status record), -1 on error.  After the main
+ * process exits, its stragglers are killed. */
 int cj_sandbox_reap(cj_sandbox *sb, int *status, cj_err *err);
 
 /* Kills, reaps (blocking only when the process was already killed), removes
  * the directory and frees.  Safe on NULL. */
 void cj_sandbox_destroy(cj_sandbox *sb);
 
-/* The warm path (http/warm.c drives the warm interpreter):
- * prepare makes the directory, cgroup (with lim) and pipes of a sandbox to
- * be cloned from the warm interpreter; child_fds are the ends the clone
- * gets (stdin, stdout, stderr, result, setup), which the caller sends and
- * then closes.  started records the clone's pid; dispatch hands it a
- * request.  Its end is the EOF of the setup stream, after the warm
- * interpreter's status record: cj_sandbox_reap never reports it. */
+/* Kills a cold sandbox's processes without waiting: returns the pid the
+ * caller must still reap (0 if none), which destroy will then not wait for. */
+pid_t cj_sandbox_detach(cj_sandbox *sb);
+
+/* A clone of the warm interpreter (the executor needs to know: it is not
+ * our child, and its answer may be given before its streams end). */
 int cj_sandbox_is_warm(const cj_sandbox *sb);
 /* Its init reports the interpreter's end on the setup stream (warm, or cold
  * in namespaces): the answer need not wait for the namespace's teardown. */
 int cj_sandbox_reports_status(const cj_sandbox *sb);
-/* Kills a cold sandbox's processes without waiting: returns the pid the
- * caller must still reap (0 if none), which destroy will then not wait for. */
-pid_t cj_sandbox_detach(cj_sandbox *sb);
-int cj_sandbox_warm_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out,
-                            int child_fds[5], cj_err *err);
-const char *cj_sandbox_dir(const cj_sandbox *sb);
-/* The cgroup to clone into: v2 dirfd, or v1 cgroup.procs fds.  0 if none. */
-int cj_sandbox_cgroup_fds(const cj_sandbox *sb, int *dirfd, const int **procs, size_t *n);
-void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid);
-int cj_sandbox_warm_dispatch(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
-/* Why a warm clone or a prepared sandbox died before its request: its
- * set-up failure, if it reported one. */
-int cj_sandbox_failure(cj_sandbox *sb, char *why, size_t len);
-/* A warm clone or prepared sandbox has said it is ready, or ended: either
- * way it is no longer being set up (its setup stream is readable). */
-int cj_sandbox_settled(const cj_sandbox *sb);
 
-/* Prepared sandboxes (cold path, ahead of requests): prepare spawns one
- * exactly as start would, with the given limits on its cgroup, but the
- * interpreter child, confined, waits right before its exec; go hands it a
- * request (its files, limits and stdin).  Until then it is the caller's to
- * keep, reap (cj_sandbox_reap) or destroy. */
+/* Sandboxes made ahead of their request, of two kinds: prepared (the cold
+ * path: a fresh child confined completely, waiting right before its
+ * interpreter's exec) and warm (a confined clone of the warm interpreter,
+ * waiting in Python).  Both wait on the same request socket (wire.h) and
+ * get their request by cj_sandbox_hand_over; until then they are the
+ * caller's to keep, reap or destroy.  Each is made with lim on its cgroup
+ * and at the background CPU weight. */
 int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err);
-int cj_sandbox_go(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
+/* A warm one: made, then asked of the warm interpreter on its control
+ * socket ctl, under the caller's number slot (the reply names it). */
+int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim, int ctl, unsigned slot,
+                         cj_sandbox **out, cj_err *err);
+/* The warm interpreter's reply to a fork (or its word that it is up):
+ * decodes one reply of CJ_WARM_REPLY_SIZE bytes; returns 'R' (up, value:
+ * its pid), 'P' (value: the clone's pid, which the caller gives to
+ * cj_sandbox_warm_started) or 'E' (value: errno); 0 for garbage. */
+#define CJ_WARM_REPLY_SIZE 16
+int cj_sandbox_warm_reply(const void *buf, unsigned *slot, int *value);
+void cj_sandbox_warm_started(cj_sandbox *sb, pid_t pid);
+/* Starts a warm interpreter: python_bin runs zygote_py with the warm
+ * library lib, imports preload, and answers on *ctl (CLOEXEC, SOCK_SEQPACKET:
+ * fork requests out, CJ_WARM_REPLY_SIZE replies in).  Its stderr is ours.
+ * Returns its pid (our child, killed with us), or -1. */
+pid_t cj_sandbox_warm_start(const cj_sandbox_env *env, const char *zygote_py, const char *lib,
+                            const char *const *preload, size_t n_preload, int *ctl, cj_err *err);
+/* Gives a waiting sandbox its request: its files, its limits, its stdin. */
+int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *err);
+/* It has said it is ready, or ended: either way it is no longer being set
+ * up (its setup stream is readable). */
+int cj_sandbox_settled(const cj_sandbox *sb);
+/* Why it died before its request: its set-up failure, if it reported one. */
+int cj_sandbox_failure(cj_sandbox *sb, char *why, size_t len);
 
 #endif
