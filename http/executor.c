@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "logfield.h"
-#include "prepared.h"
+#include "pool.h"
 #include "warm.h"
 
 /* How long a finished execution's pipes may stay open after its main
@@ -40,8 +40,12 @@ struct cj_executor {
     h2o_timeout_t linger, soon;
     struct duration durations[CJ_MAX_DURATIONS];
     size_t n_durations;
+    /* The sandboxes made ahead of requests, both the executor's: the
+     * prepared cold ones (NULL: made when requests come), and the warm
+     * interpreter with its clones (NULL: warm start is off). */
+    cj_pool *prepared;
+    cj_sandbox_limits defaults; /* what the prepared ones are made with */
     cj_warm *warm;
-    cj_prepared *prepared; /* NULL: cold sandboxes are made when requests come */
     /* Inits of answered cold executions, killed, still tearing their
      * namespaces down: reaped at SIGCHLD, never waited for. */
     pid_t *orphans;
@@ -94,6 +98,26 @@ static h2o_timeout_t *duration_for(cj_executor *ex, long long seconds)
     return &d->timeout;
 }
 
+/* The prepared kind of waiting sandbox: the cold path's, confined
+ * completely and waiting before its interpreter's exec, so a request costs
+ * an exec rather than a sandbox.  The interpreter still starts fresh for
+ * every execution. */
+static int make_prepared(void *ctx, size_t slot, void **sb, int *making, cj_err *err)
+{
+    cj_executor *ex = ctx;
+    (void)slot;
+    *making = 0;
+    cj_sandbox *made = NULL;
+    int rc = cj_sandbox_prepare(ex->env, &ex->defaults, &made, err);
+    *sb = made;
+    return rc;
+}
+
+/* Made beside the execution that took one: back-to-back requests find
+ * one ready, and it is made at a low CPU weight (cj_cgroup_set_background). */
+static const cj_pool_backend prepared_sandboxes = {
+    .what = "prepared sandbox", .make = make_prepared, CJ_POOL_SANDBOX_OPS, .refill_on_take = 1};
+
 cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env)
 {
     cj_executor *ex = calloc(1, sizeof(*ex));
@@ -107,9 +131,9 @@ cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj
     h2o_timeout_init(loop, &ex->linger, CJ_LINGER_MS);
     h2o_timeout_init(loop, &ex->soon, 0);
     if (cfg->enabled && cfg->cold_pool > 0) {
-        cj_sandbox_limits lim = {.cpu = cfg->limits.cpu, .vmem = cfg->limits.vmem, .fsize = cfg->limits.fsize,
-                                 .nproc = cfg->limits.nproc};
-        ex->prepared = cj_prepared_create(loop, env, &lim, (size_t)cfg->cold_pool);
+        ex->defaults = (cj_sandbox_limits){.cpu = cfg->limits.cpu, .vmem = cfg->limits.vmem,
+                                           .fsize = cfg->limits.fsize, .nproc = cfg->limits.nproc};
+        ex->prepared = cj_pool_create(loop, (size_t)cfg->cold_pool, &prepared_sandboxes, ex, 1);
         if (ex->prepared == NULL) {
             cj_executor_destroy(ex);
             return NULL;
@@ -254,7 +278,7 @@ static void finish(cj_job *job)
     if (ex->warm != NULL && job->sb != NULL && cj_sandbox_is_warm(job->sb))
         cj_warm_refill(ex->warm);
     else if (ex->prepared != NULL)
-        cj_prepared_refill(ex->prepared);
+        cj_pool_refill(ex->prepared);
     free_job(job);
     start_queued(ex);
 }
@@ -397,7 +421,7 @@ static void start_job(cj_executor *ex, cj_job *job)
         return;
     }
     cj_sandbox *ready = NULL;
-    if (job->sb == NULL && ex->prepared != NULL && (ready = cj_prepared_take(ex->prepared)) != NULL) {
+    if (job->sb == NULL && ex->prepared != NULL && (ready = cj_pool_take(ex->prepared)) != NULL) {
         if (cj_sandbox_hand_over(ready, &spec, &err) == 0) {
             job->sb = ready;
         } else {
@@ -511,7 +535,7 @@ void cj_executor_on_sigchld(cj_executor *ex)
     if (ex->warm != NULL)
         cj_warm_on_sigchld(ex->warm);
     if (ex->prepared != NULL)
-        cj_prepared_on_sigchld(ex->prepared);
+        cj_pool_on_sigchld(ex->prepared);
     reap_orphans(ex);
     h2o_linklist_t *node = ex->running.next;
     while (node != &ex->running) {
@@ -534,14 +558,22 @@ void cj_executor_on_sigchld(cj_executor *ex)
     }
 }
 
-void cj_executor_set_warm(cj_executor *ex, cj_warm *warm)
+int cj_executor_enable_warm(cj_executor *ex, const char *zygote_py, const char *lib)
 {
-    ex->warm = warm;
+    ex->warm = cj_warm_create(ex->loop, ex->cfg, ex->env, zygote_py, lib);
+    return ex->warm == NULL ? -1 : 0;
 }
 
-int cj_executor_cold_ready(const cj_executor *ex)
+int cj_executor_ready(const cj_executor *ex, enum cj_job_path path)
 {
-    return ex->prepared == NULL || cj_prepared_ready(ex->prepared);
+    if (path == CJ_PATH_WARM)
+        return ex->warm != NULL && cj_warm_ready(ex->warm);
+    return ex->prepared == NULL || cj_pool_ready(ex->prepared);
+}
+
+int cj_executor_has_warm(const cj_executor *ex)
+{
+    return ex->warm != NULL;
 }
 
 size_t cj_executor_pending(const cj_executor *ex)
@@ -561,7 +593,8 @@ void cj_executor_destroy(cj_executor *ex)
             free_job(job);
         }
     }
-    cj_prepared_destroy(ex->prepared);
+    cj_pool_destroy(ex->prepared);
+    cj_warm_destroy(ex->warm);
     for (size_t i = 0; i < ex->n_orphans; i++)
         while (waitpid(ex->orphans[i], NULL, 0) < 0 && errno == EINTR)
             ;

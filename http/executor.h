@@ -55,11 +55,14 @@ cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb don
 /* The owner is gone (client disconnected): kill, clean up, never call back. */
 void cj_job_cancel(cj_job *job);
 
-struct cj_warm;
-/* Executions then start on warm clones when one is ready. */
-void cj_executor_set_warm(cj_executor *ex, struct cj_warm *warm);
-/* No prepared cold sandboxes are configured, or one is waiting. */
-int cj_executor_cold_ready(const cj_executor *ex);
+/* Starts the warm interpreter (warm.h) from the installed files; executions
+ * then start on its clones when one is ready.  0, or -1 (out of memory). */
+int cj_executor_enable_warm(cj_executor *ex, const char *zygote_py, const char *lib);
+/* The sandboxes made ahead for path are ready: COLD, a prepared sandbox
+ * waits (or none are configured); WARM, a warm clone waits (0 when warm
+ * start is off). */
+int cj_executor_ready(const cj_executor *ex, enum cj_job_path path);
+int cj_executor_has_warm(const cj_executor *ex);
 
 /* Call on SIGCHLD. */
 void cj_executor_on_sigchld(cj_executor *ex);

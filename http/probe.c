@@ -8,7 +8,6 @@
 
 #include "pyrepr.h"
 #include "server.h"
-#include "warm.h"
 
 struct check {
     const char *name;
@@ -155,14 +154,14 @@ static void on_wait(h2o_timeout_entry_t *entry)
 
 static void run_next(struct cj_probe *p)
 {
-    if (p->next == N_CHECKS && !p->warm_round && !p->failed && p->srv->warm != NULL) {
+    if (p->next == N_CHECKS && !p->warm_round && !p->failed && cj_executor_has_warm(p->srv->ex)) {
         p->warm_round = 1;
         p->next = 0;
     }
     /* The cold round runs on prepared sandboxes when there are any (the
      * path requests take), so it waits for the first to be made. */
     int waiting = p->next < N_CHECKS &&
-                  (p->warm_round ? !cj_warm_ready(p->srv->warm) : !cj_executor_cold_ready(p->srv->ex));
+                  !cj_executor_ready(p->srv->ex, p->warm_round ? CJ_PATH_WARM : CJ_PATH_COLD);
     if (waiting) {
         if (++p->waited > WARM_WAIT_TRIES) {
             fprintf(stderr, "codejail-server: startup check: the %s never became ready\n",

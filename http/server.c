@@ -14,7 +14,6 @@
 #include "framing.h"
 #include "json_errors.h"
 #include "policy.h"
-#include "warm.h"
 
 static int parse_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
@@ -289,12 +288,10 @@ int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib
         snprintf(err, errlen, "warm: the warm path always runs in namespaces; set namespaces: true");
         return -1;
     }
-    srv->warm = cj_warm_create(srv->ctx.loop, srv->cfg, &srv->env, zygote_py, lib);
-    if (srv->warm == NULL) {
+    if (cj_executor_enable_warm(srv->ex, zygote_py, lib) < 0) {
         snprintf(err, errlen, "warm: out of memory");
         return -1;
     }
-    cj_executor_set_warm(srv->ex, srv->warm);
     return 0;
 }
 
@@ -314,8 +311,6 @@ void cj_server_dispose(cj_server *srv)
     cj_probe_dispose(srv);
     cj_executor_destroy(srv->ex);
     srv->ex = NULL;
-    cj_warm_destroy(srv->warm);
-    srv->warm = NULL;
     free((char *)srv->env.wrapper);
     for (int z = 0; z < 2; z++)
         free((char *)srv->env.wrapper_pyc[z]);

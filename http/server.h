@@ -21,7 +21,6 @@ typedef struct cj_server {
     h2o_socket_t *listener;
     h2o_socket_t *signals;
     cj_executor *ex;
-    struct cj_warm *warm; /* NULL unless warm start is enabled */
     enum cj_probe_state probe;
     struct cj_probe *probe_run;
     int draining;

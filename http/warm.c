@@ -1,5 +1,7 @@
 #include "warm.h"
 
+#include "pool.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +20,6 @@
  * kills them then); this much more lets their status be reported. */
 #define RETIRE_GRACE_MS 2000
 
-enum slot_state { SLOT_EMPTY, SLOT_FORKING, SLOT_READY };
-
-struct slot {
-    enum slot_state state;
-    cj_sandbox *sb;
-    uint64_t seq; /* when it became READY: the oldest goes first */
-};
-
 /* One warm interpreter and the clones it made.  Each clone shares its hash
  * seed and address layout, so an interpreter serves a bounded number of
  * executions for a bounded time (warm.max_clones, warm.max_age), then a
@@ -36,7 +30,7 @@ struct gen {
     pid_t pid;           /* -1 once reaped */
     int up;              /* it said it is ready */
     h2o_socket_t *ctl;
-    struct slot *slots;
+    cj_pool *pool; /* its clones waiting for requests */
     unsigned long long clones; /* handed to requests */
     uint64_t started_ms, up_ms;
     uint64_t retire_by; /* retiring: killed then, whatever still runs */
@@ -47,7 +41,6 @@ struct cj_warm {
     const cj_config *cfg;
     const cj_sandbox_env *env;
     char *zygote_py, *lib;
-    uint64_t seq;
     size_t n_slots;
     struct gen *cur;  /* serves requests; NULL while one is being restarted */
     struct gen *next; /* cur's replacement, starting */
@@ -58,13 +51,6 @@ struct cj_warm {
 };
 
 static struct gen *start_zygote(cj_warm *w);
-
-static void clear_slot(struct slot *s)
-{
-    cj_sandbox_destroy(s->sb);
-    s->sb = NULL;
-    s->state = SLOT_EMPTY;
-}
 
 static void link_once(cj_warm *w, h2o_timeout_t *t, h2o_timeout_entry_t *e)
 {
@@ -85,20 +71,10 @@ static void gen_free(struct gen *g)
         while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
-    for (size_t i = 0; g->slots != NULL && i < g->w->n_slots; i++)
-        clear_slot(&g->slots[i]);
+    cj_pool_destroy(g->pool);
     if (h2o_linklist_is_linked(&g->link))
         h2o_linklist_unlink(&g->link);
-    free(g->slots);
     free(g);
-}
-
-static size_t count_slots(const struct gen *g, enum slot_state state)
-{
-    size_t n = 0;
-    for (size_t i = 0; g != NULL && i < g->w->n_slots; i++)
-        n += g->slots[i].state == state;
-    return n;
 }
 
 static void zygote_gone(struct gen *g, const char *why)
@@ -130,34 +106,31 @@ static void zygote_gone(struct gen *g, const char *why)
         link_once(w, &w->restart_timeout, &w->restart_entry);
 }
 
-static void refill_gen(struct gen *g)
+/* The warm kind of waiting sandbox: a clone the interpreter makes and
+ * reports (on_reply: cj_pool_made). */
+static int make_clone(void *ctx, size_t slot, void **sb, int *making, cj_err *err)
 {
-    if (!g->up || g->ctl == NULL || h2o_linklist_is_linked(&g->link))
-        return;
-    cj_warm *w = g->w;
-    for (size_t i = 0; i < w->n_slots; i++) {
-        struct slot *s = &g->slots[i];
-        if (s->state != SLOT_EMPTY)
-            continue;
-        const cj_limits *l = &w->cfg->limits;
-        cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
-        cj_err err = {0};
-        if (cj_sandbox_warm_fork(w->env, &lim, h2o_socket_get_fd(g->ctl), (unsigned)i, &s->sb, &err) < 0) {
-            fprintf(stderr, "codejail-server: warm: %s\n", err.msg);
-            return; /* a full socket: the next reply refills */
-        }
-        s->state = SLOT_FORKING;
-    }
+    struct gen *g = ctx;
+    const cj_limits *l = &g->w->cfg->limits;
+    cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
+    *making = 1;
+    cj_sandbox *made = NULL;
+    int rc = cj_sandbox_warm_fork(g->w->env, &lim, h2o_socket_get_fd(g->ctl), (unsigned)slot, &made, err);
+    *sb = made;
+    return rc;
 }
+
+static const cj_pool_backend clones = {
+    .what = "warm clone", .make = make_clone, CJ_POOL_SANDBOX_OPS, .refill_on_take = 0};
 
 /* Both the interpreter serving and its replacement: the old one keeps
  * serving until the new one has clones ready. */
 static void refill(cj_warm *w)
 {
     if (w->cur != NULL)
-        refill_gen(w->cur);
+        cj_pool_refill(w->cur->pool);
     if (w->next != NULL)
-        refill_gen(w->next);
+        cj_pool_refill(w->next->pool);
 }
 
 /* The longest an execution can run: a retired interpreter must outlive its
@@ -176,12 +149,7 @@ static uint64_t longest_realtime_ms(const cj_config *cfg)
 static void retire(struct gen *g)
 {
     cj_warm *w = g->w;
-    size_t killed = 0;
-    for (size_t i = 0; i < w->n_slots; i++)
-        if (g->slots[i].state == SLOT_READY) {
-            clear_slot(&g->slots[i]);
-            killed++;
-        }
+    size_t killed = cj_pool_drain(g->pool);
     g->retire_by = h2o_now(w->loop) + longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS;
     h2o_linklist_insert(&w->retiring, &g->link);
     fprintf(stderr, "codejail-server: warm interpreter (pid %d) retired after %llu executions: %zu waiting clones "
@@ -198,9 +166,7 @@ static int promote(cj_warm *w, int when_full)
     struct gen *n = w->next;
     if (n == NULL || !n->up)
         return 0;
-    size_t ready = count_slots(n, SLOT_READY), settled = 0;
-    for (size_t i = 0; i < w->n_slots; i++)
-        settled += n->slots[i].state == SLOT_READY && cj_sandbox_settled(n->slots[i].sb);
+    size_t settled = 0, ready = cj_pool_waiting(n->pool, &settled);
     if (ready == 0 || (when_full && (ready < w->n_slots || settled == 0)))
         return 0;
     struct gen *old = w->cur;
@@ -242,7 +208,6 @@ static void on_reply(h2o_socket_t *sock, const char *err)
         zygote_gone(g, "closed its control socket");
         return;
     }
-    int retired = h2o_linklist_is_linked(&g->link);
     size_t n = sock->input->size / CJ_WARM_REPLY_SIZE;
     for (size_t k = 0; k < n; k++) {
         unsigned slot;
@@ -254,20 +219,11 @@ static void on_reply(h2o_socket_t *sock, const char *err)
                     value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
             if (g == w->cur)
                 link_once(w, &w->age_timeout, &w->age_entry);
-            continue;
-        }
-        if (slot >= w->n_slots || g->slots[slot].state != SLOT_FORKING)
-            continue;
-        struct slot *s = &g->slots[slot];
-        if (kind == 'P') {
-            cj_sandbox_warm_started(s->sb, (pid_t)value);
-            s->state = SLOT_READY;
-            s->seq = ++w->seq;
-            if (retired)
-                clear_slot(s); /* it can only be killed now that its pid is known */
+            cj_pool_start(g->pool);
+        } else if (kind == 'P') {
+            cj_pool_made(g->pool, slot, (pid_t)value);
         } else {
-            fprintf(stderr, "codejail-server: warm: clone failed: %s\n", kind == 'E' ? strerror(value) : "bad reply");
-            clear_slot(s);
+            cj_pool_failed(g->pool, slot, kind == 'E' ? strerror(value) : "a reply it does not know");
         }
     }
     h2o_buffer_consume(&sock->input, n * CJ_WARM_REPLY_SIZE);
@@ -279,22 +235,22 @@ static void on_reply(h2o_socket_t *sock, const char *err)
 static struct gen *start_zygote(cj_warm *w)
 {
     struct gen *g = calloc(1, sizeof(*g));
-    struct slot *slots = calloc(w->n_slots, sizeof(*slots));
+    cj_pool *pool = g == NULL ? NULL : cj_pool_create(w->loop, w->n_slots, &clones, g, 0);
     cj_err err = {0};
     int ctl = -1;
-    pid_t pid = g == NULL || slots == NULL
+    pid_t pid = pool == NULL
                     ? cj_fail(&err, ENOMEM, "warm interpreter")
                     : cj_sandbox_warm_start(w->env, w->zygote_py, w->lib, (const char *const *)w->cfg->warm_preload,
                                             w->cfg->n_warm_preload, &ctl, &err);
     if (pid < 0) {
         fprintf(stderr, "codejail-server: warm: cannot start: %s\n", err.msg);
-        free(slots);
+        cj_pool_destroy(pool);
         free(g);
         return NULL;
     }
     g->w = w;
     g->pid = pid;
-    g->slots = slots;
+    g->pool = pool;
     g->started_ms = h2o_now(w->loop);
     g->ctl = h2o_evloop_socket_create(w->loop, ctl, 0);
     g->ctl->data = g;
@@ -351,7 +307,7 @@ static void tend_retired(cj_warm *w)
         }
         if (g->ctl == NULL)
             continue; /* told to exit: reaped above once it has */
-        int drained = count_slots(g, SLOT_FORKING) == 0 && has_children(g->pid) == 0;
+        int drained = cj_pool_making(g->pool) == 0 && has_children(g->pid) == 0;
         if (!drained && now < g->retire_by)
             continue;
         h2o_socket_close(g->ctl); /* cj_warm_serve returns: it exits */
@@ -427,26 +383,6 @@ cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox
     return w;
 }
 
-/* A clone still setting up (or rehearsing, warm_zygote.py) would make the
- * request wait for it: one that said it is ready goes first, then the
- * oldest. */
-static struct slot *pick(struct gen *g)
-{
-    struct slot *best = NULL;
-    int best_settled = 0;
-    for (size_t i = 0; g != NULL && g->up && i < g->w->n_slots; i++) {
-        struct slot *s = &g->slots[i];
-        if (s->state != SLOT_READY)
-            continue;
-        int settled = cj_sandbox_settled(s->sb);
-        if (best == NULL || settled > best_settled || (settled == best_settled && s->seq < best->seq)) {
-            best = s;
-            best_settled = settled;
-        }
-    }
-    return best;
-}
-
 cj_sandbox *cj_warm_take(cj_warm *w)
 {
     /* A warm interpreter that just died takes its clones with it (PDEATHSIG)
@@ -454,14 +390,11 @@ cj_sandbox *cj_warm_take(cj_warm *w)
      * out, not at the next SIGCHLD. */
     cj_warm_on_sigchld(w);
     promote(w, 1);
-    struct slot *s = pick(w->cur);
-    if (s == NULL && promote(w, 0))
-        s = pick(w->cur);
-    if (s == NULL)
+    cj_sandbox *sb = w->cur != NULL ? cj_pool_take(w->cur->pool) : NULL;
+    if (sb == NULL && promote(w, 0))
+        sb = cj_pool_take(w->cur->pool);
+    if (sb == NULL)
         return NULL;
-    cj_sandbox *sb = s->sb;
-    s->sb = NULL;
-    s->state = SLOT_EMPTY;
     if (++w->cur->clones >= (unsigned long long)w->cfg->warm_max_clones) {
         char why[96];
         snprintf(why, sizeof(why), "warm.max_clones (%llu executions)", w->cur->clones);
@@ -469,10 +402,7 @@ cj_sandbox *cj_warm_take(cj_warm *w)
     }
     /* Refilled once this execution is answered (cj_warm_refill): the clone
      * of a big interpreter takes a CPU from the one running (an execution
-     * here is shorter than making a clone).  Only an empty pool is refilled
-     * at once. */
-    if (!cj_warm_ready(w))
-        cj_warm_refill(w);
+     * here is shorter than making a clone). */
     return sb;
 }
 
@@ -483,7 +413,7 @@ void cj_warm_refill(cj_warm *w)
 
 int cj_warm_ready(const cj_warm *w)
 {
-    return w->cur != NULL && w->cur->up && count_slots(w->cur, SLOT_READY) > 0;
+    return w->cur != NULL && cj_pool_ready(w->cur->pool);
 }
 
 void cj_warm_on_sigchld(cj_warm *w)

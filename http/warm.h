@@ -1,6 +1,7 @@
 /* Warm start: a dedicated interpreter (runtime/warm_zygote.py) imports the
- * operator's preloads once; the pool keeps `warm.pool` clones of it forked,
- * confined and waiting, so an execution starts by writing its request.
+ * operator's preloads once; its pool (pool.h) keeps `warm.pool` clones of
+ * it forked, confined and waiting, so an execution starts by handing one
+ * its request.  The executor owns it.
  * When the warm interpreter dies the service runs cold and restarts it.
  * After warm.max_clones executions or warm.max_age seconds (its clones
  * share its hash seed and address layout) a replacement starts beside it;
