@@ -209,10 +209,16 @@ static void log_job(const cj_job *job)
 {
     uint64_t ms = h2o_now(job->ex->loop) - job->started_at;
     char slug[CJ_LOG_FIELD_BUF], context[CJ_LOG_FIELD_BUF];
-    fprintf(stderr, "codejail-server: execution slug=%s context=%s path=%s status=%d%s%s ms=%llu\n",
+    /* Only when some: the limit that stopped the code, which its own
+     * answer cannot tell (a child killed by SIGKILL looks like any other). */
+    char oom[40] = "";
+    long long kills = job->sb != NULL ? cj_sandbox_oom_kills(job->sb) : -1;
+    if (kills > 0)
+        snprintf(oom, sizeof(oom), " oom_kills=%lld", kills);
+    fprintf(stderr, "codejail-server: execution slug=%s context=%s path=%s status=%d%s%s%s ms=%llu\n",
             cj_log_field(slug, job->slug, job->slug_len), cj_log_field(context, job->context, job->context_len),
             job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold", job->res.status,
-            job->res.timed_out ? " (REALTIME)" : "", job->res.internal_error ? " (internal error)" : "",
+            job->res.timed_out ? " (REALTIME)" : "", job->res.internal_error ? " (internal error)" : "", oom,
             (unsigned long long)ms);
 }
 
@@ -275,9 +281,11 @@ static void finish(cj_job *job)
         log_job(job);
         job->done(job->owner, &job->res);
     }
-    if (ex->warm != NULL && job->sb != NULL && cj_sandbox_is_warm(job->sb))
+    /* Nobody waits now: both pools may take the CPU back (a full one
+     * makes nothing). */
+    if (ex->warm != NULL)
         cj_warm_refill(ex->warm);
-    else if (ex->prepared != NULL)
+    if (ex->prepared != NULL)
         cj_pool_refill(ex->prepared);
     free_job(job);
     start_queued(ex);

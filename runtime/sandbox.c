@@ -31,6 +31,7 @@ struct cj_sandbox {
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
+    long long oom_base; /* its cgroup's OOM kills before it (a pooled cgroup's count goes on) */
     char dir[PATH_MAX];
 };
 
@@ -120,6 +121,7 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         if (cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err) < 0 ||
             cj_cgroup_set_background(sb->cgroup, waiting, err) < 0)
             goto fail;
+        sb->oom_base = cj_cgroup_oom_kills(sb->cgroup);
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
@@ -364,6 +366,12 @@ out:
     close_fd(&in);
     close_fd(&sb->request_fd);
     return rc;
+}
+
+long long cj_sandbox_oom_kills(const cj_sandbox *sb)
+{
+    long long now = sb->cgroup != NULL ? cj_cgroup_oom_kills(sb->cgroup) : -1;
+    return now < 0 || sb->oom_base < 0 ? -1 : now - sb->oom_base;
 }
 
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s)

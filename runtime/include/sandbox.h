@@ -84,6 +84,10 @@ int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
  * status when one was reported (the first), or 0 when none was. */
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
 
+/* Processes of the execution the kernel's OOM killer took (its cgroup's
+ * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */
+long long cj_sandbox_oom_kills(const cj_sandbox *sb);
+
 /* Kills every process of the execution (idempotent). */
 void cj_sandbox_kill(cj_sandbox *sb);
 

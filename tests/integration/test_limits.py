@@ -171,3 +171,24 @@ def test_library_layout_config(make_service):
     assert failed(svc.run(code, {}, timeout=10), {}) == expected_failed_run(b"", b"", -9)
     assert ok_globals(svc.run(code, {}, timeout=10, limit_overrides_context="course-v1:x+y+z")) == \
         {"done": True}
+
+
+def test_memory_bomb_over_processes_is_logged(make_service):
+    """Processes each under RLIMIT_AS, together over the execution's memory
+    cgroup: the kernel's OOM killer stops them, and the execution's log line
+    says so (its own answer only shows children killed by SIGKILL)."""
+    svc = make_service({"limits": {"VMEM": 150 * 1024 * 1024, "NPROC": 8, "REALTIME": 20}})
+    code = ("import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        hoard = b'\\1' * (100 << 20)\n        time.sleep(2)\n        os._exit(0)\n"
+            "    kids.append(pid)\nstatuses = [os.waitpid(p, 0)[1] & 0x7f for p in kids]\n")
+    r = svc.run(code, {}, timeout=30)
+    statuses = ok_globals(r)["statuses"]
+    assert 9 in statuses, statuses
+    lines = [l for l in svc.log().splitlines() if "execution slug=" in l]
+    assert lines and "oom_kills=" in lines[-1], lines[-1:]
+    kills = int(lines[-1].split("oom_kills=")[1].split()[0])
+    assert kills == statuses.count(9), (kills, statuses)
+    # An execution the OOM killer did not touch says nothing of it.
+    assert ok_globals(svc.run("x = 1", {}))["x"] == 1
+    last = [l for l in svc.log().splitlines() if "execution slug=" in l][-1]
+    assert "oom_kills" not in last, last
