@@ -10,8 +10,9 @@
 #define CJ_CGROUP_PARENT_DEFAULT "codejail"
 #define CJ_CGROUP_PARENT_MAX 255 /* bytes; a name alone may be as long (NAME_MAX) */
 /* The rule in the words every error message quotes. */
-#define CJ_CGROUP_PARENT_RULE \
-    "a relative cgroup path: names joined by '/', none empty, '.' or '..', no control characters, at most 255 bytes"
+#define CJ_CGROUP_PARENT_RULE                                                                                 \
+    "a relative cgroup path (names joined by '/', none empty, '.' or '..'; no control characters; at most 255 " \
+    "bytes)"
 
 /* Whether s[0..n) follows the rule.  NULL and "" do not (the config's ""
  * for "no cgroups" is the config's to handle). */
