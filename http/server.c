@@ -112,8 +112,8 @@ void cj_server_request_ended(cj_server *srv)
 static void on_drain_timeout(h2o_timeout_entry_t *entry)
 {
     cj_server *srv = H2O_STRUCT_FROM_MEMBER(cj_server, drain_entry, entry);
-    fprintf(stderr, "codejail-server: drain timed out with %zu executions left; stopping\n",
-            cj_executor_pending(srv->ex));
+    cj_log(srv->log, CJ_LOG_WARNING, "drain timed out with %zu executions left; stopping",
+           cj_executor_pending(srv->ex));
     srv->stop = 1;
 }
 
@@ -130,8 +130,8 @@ static void begin_drain(cj_server *srv, int sig)
 {
     if (srv->draining)
         return;
-    fprintf(stderr, "codejail-server: %s: draining (%zu executions in flight)\n", strsignal(sig),
-            cj_executor_pending(srv->ex));
+    cj_log(srv->log, CJ_LOG_INFO, "%s: draining (%zu executions in flight)", strsignal(sig),
+           cj_executor_pending(srv->ex));
     srv->draining = 1;
     stop_listening(srv);
     /* In-flight work is bounded by REALTIME per execution; the queue behind
@@ -151,7 +151,7 @@ static void on_signal(h2o_socket_t *sock, const char *err)
 {
     cj_server *srv = sock->data;
     if (err != NULL) {
-        fprintf(stderr, "codejail-server: signalfd: %s\n", err);
+        cj_log(srv->log, CJ_LOG_ERROR, "signalfd: %s", err);
         srv->stop = 1;
         return;
     }
@@ -202,7 +202,7 @@ static int load_file(const char *path, char **out, size_t *len)
 /* The cold path's two wrappers, rendered as an execution's directory gets
  * them and compiled once: compiling it took each interpreter ~0.5 ms.  The
  * sandbox's init writes them into its root (mounts.c). */
-static int compile_wrappers(cj_sandbox_env *env, char *err, size_t errlen)
+static int compile_wrappers(const struct cj_log *log, cj_sandbox_env *env, char *err, size_t errlen)
 {
     if (!env->namespaces)
         return 0; /* no root of its own to put them in: the source runs */
@@ -220,7 +220,7 @@ static int compile_wrappers(cj_sandbox_env *env, char *err, size_t errlen)
         if (cj_python_compile(env->python_bin, text, len, CJ_PYC_PLACEHOLDER, &pyc, &pyc_len, &e) < 0) {
             /* As with the site directories: the startup probe judges an
              * interpreter that cannot even do this. */
-            fprintf(stderr, "codejail-server: %s; executions will run the source\n", e.msg);
+            cj_log(log, CJ_LOG_WARNING, "%s; executions will run the source", e.msg);
             free(text);
             free((char *)env->wrapper_pyc[0]);
             env->wrapper_pyc[0] = NULL;
@@ -233,10 +233,11 @@ static int compile_wrappers(cj_sandbox_env *env, char *err, size_t errlen)
     return 0;
 }
 
-int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
-                   char *err, size_t errlen)
+int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, const cj_sandbox_env *env,
+                   const char *wrapper_path, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
+    srv->log = log;
     srv->cfg = cfg;
     srv->env = *env;
     char *wrapper;
@@ -249,7 +250,7 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     srv->env.wrapper_len = wrapper_len;
     srv->env.python_bin = cfg->python_bin;
     srv->env.work_dir = cfg->work_dir;
-    if (compile_wrappers(&srv->env, err, errlen) < 0)
+    if (compile_wrappers(log, &srv->env, err, errlen) < 0)
         return -1;
 
     /* Signals arrive on the loop through a signalfd; SIGPIPE is ignored
@@ -310,8 +311,8 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     srv->listener = h2o_evloop_socket_create(srv->ctx.loop, lfd, H2O_SOCKET_FLAG_DONT_READ);
     srv->listener->data = srv;
     h2o_socket_read_start(srv->listener, on_accept);
-    fprintf(stderr, "codejail-server: listening on %s (python %s, %d at once, queue %d)\n", cfg->listen,
-            cfg->python_bin, cfg->max_concurrency, cfg->max_queue);
+    cj_log(log, CJ_LOG_INFO, "listening on %s (python %s, %d at once, queue %d)", cfg->listen, cfg->python_bin,
+           cfg->max_concurrency, cfg->max_queue);
     return 0;
 }
 
@@ -338,7 +339,7 @@ int cj_server_run(cj_server *srv)
         return 1;
     while (!srv->stop)
         h2o_evloop_run(srv->ctx.loop, 1000);
-    fprintf(stderr, "codejail-server: stopped\n");
+    cj_log(srv->log, CJ_LOG_INFO, "stopped");
     return 0;
 }
 

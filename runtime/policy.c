@@ -87,7 +87,7 @@ static int plan_binds(cj_sandbox_env *env, const char *python_bin, cj_err *err)
 
 /* The interpreter runs with -S; the wrapper puts site's directories on
  * sys.path itself (see pysite.c). */
-static void plan_site(cj_sandbox_env *env, const char *python_bin)
+static void plan_site(const struct cj_log *log, cj_sandbox_env *env, const char *python_bin)
 {
     /* A broken interpreter is the probe's to report (health 503, the log
      * says why), not a reason to refuse to start: without the directories
@@ -95,7 +95,7 @@ static void plan_site(cj_sandbox_env *env, const char *python_bin)
     char *dirs = NULL;
     cj_err site_err = {0};
     if (cj_python_site_dirs(python_bin, &dirs, &site_err) < 0) {
-        fprintf(stderr, "codejail-server: %s; executions will run site.py themselves\n", site_err.msg);
+        cj_log(log, CJ_LOG_WARNING, "%s; executions will run site.py themselves", site_err.msg);
         return;
     }
     size_t n = strlen(dirs) + 256;
@@ -174,7 +174,7 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     env->tmp_bytes = o->tmp_bytes;
     if (plan_binds(env, o->python_bin, err) < 0)
         return -1;
-    plan_site(env, o->python_bin);
+    plan_site(o->log, env, o->python_bin);
 
     int abi = cj_landlock_abi();
     struct utsname u;
@@ -213,18 +213,17 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
         if (cj_cgroups_init(&env->cgroups, o->cgroup_parent, err) < 0)
             return cj_wrap(err, "cgroup_parent '%s'", o->cgroup_parent);
         /* One idle cgroup per execution that can run at once, and the probe's. */
-        env->cgroup_pool = cj_cgroup_pool_new(env->cgroups, o->cgroup_pool + 1);
+        env->cgroup_pool = cj_cgroup_pool_new(env->cgroups, o->cgroup_pool + 1, o->log);
         if (env->cgroup_pool == NULL)
             return cj_fail(err, ENOMEM, "cgroup pool");
     }
     if (check_reach(env, o, err) < 0)
         return -1;
-    fprintf(stderr,
-            "codejail-server: confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, "
-            "cgroups %s\n",
-            env->namespaces ? "on" : "OFF", env->landlock ? "on" : "OFF", abi, env->seccomp ? "on" : "OFF",
-            env->apparmor_profile ? env->apparmor_profile : "OFF",
-            env->cgroups ? (cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1") : "OFF");
+    cj_log(o->log, CJ_LOG_INFO,
+           "confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, cgroups %s",
+           env->namespaces ? "on" : "OFF", env->landlock ? "on" : "OFF", abi, env->seccomp ? "on" : "OFF",
+           env->apparmor_profile ? env->apparmor_profile : "OFF",
+           env->cgroups ? (cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1") : "OFF");
     return 0;
 }
 
