@@ -230,6 +230,8 @@ static int compile_wrappers(const struct cj_log *log, cj_sandbox_env *env, char 
         env->wrapper_pyc[z] = pyc;
         env->wrapper_pyc_len[z] = pyc_len;
     }
+    cj_log(log, CJ_LOG_DEBUG, "wrappers compiled ahead: %zu and %zu bytes", env->wrapper_pyc_len[0],
+           env->wrapper_pyc_len[1]);
     return 0;
 }
 

@@ -10,6 +10,7 @@
  * enable the controllers, and make <parent> beside it. */
 #include "init.h"
 
+#include "cgroup_parent.h"
 #include "files.h"
 
 #include <errno.h>
@@ -57,7 +58,7 @@ __attribute__((format(printf, 3, 4))) static int not_writable(const struct cj_lo
  * failures are reported with the fix of this cgroup version. */
 static int make_parent(const struct cj_log *log, int dirfd, const char *base, const char *parent, const char *fix)
 {
-    char path[256 + 16];
+    char path[CJ_CGROUP_PARENT_MAX + sizeof("/cgroup.procs")];
     snprintf(path, sizeof(path), "%s", parent);
     for (char *slash = path;; *slash++ = '/') {
         slash = strchr(slash, '/');

@@ -67,6 +67,7 @@ int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup
     }
     char name[64];
     snprintf(name, sizeof(name), "exec-%08x-%llu", p->tag, ++p->seq);
+    cj_log(p->log, CJ_LOG_DEBUG, "cgroup pool: making %s (%zu idle, none free)", name, p->n_idle);
     return cj_cgroup_create(p->cgs, name, lim, out, err);
 }
 
