@@ -55,3 +55,15 @@ def test_log_level_error_keeps_failures_only(make_service):
     assert "codejail-server: error: python_path names python_lib.zip but no file was uploaded\n" in log, log
     for info in ("listening on", "confinement:", "startup check", "startup probe"):
         assert info not in log, log
+
+
+def test_log_level_debug_adds_labelled_details(make_service):
+    """debug keeps the info lines as they were and adds detail lines, each
+    saying its level."""
+    svc = make_service({"log_level": "debug"}, name="logdebug")
+    r = svc.run("x = 1")
+    assert r.status_code == 200 and r.json() == {"globals_dict": {"x": 1}}, r.text
+    log = svc.log()
+    assert "codejail-server: startup probe passed: serving" in log, log
+    assert "codejail-server: debug: wrappers compiled ahead" in log, log
+    assert "codejail-server: debug: cgroup pool: making exec-" in log, log
