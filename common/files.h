@@ -11,10 +11,12 @@
 int cj_write_all(int fd, const void *buf, size_t len);
 
 /* s in one write(), retried only on EINTR: cgroup files take one value per
- * write, so a short write cannot be resumed (-EIO).  0 or -errno. */
+ * write, so a short write cannot be resumed (-EIO).  0, or -errno with errno
+ * set as well. */
 int cj_write_value(int fd, const char *s);
 
-/* dirfd/name opened for writing, then cj_write_value.  0 or -errno. */
+/* dirfd/name opened for writing (never created or truncated: control files
+ * exist), then cj_write_value.  0, or -errno with errno set as well. */
 int cj_write_at(int dirfd, const char *name, const char *s);
 
 /* A small control file's whole text into buf, NUL-terminated, trailing
