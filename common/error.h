@@ -1,6 +1,11 @@
 /* Errors travel as values: an errno (0 when none applies) and a message that
- * callers wrap with context on the way up.  One place (http/respond.c) turns
- * them into HTTP statuses; the server never exits on a request's error. */
+ * callers wrap with context on the way up.  None becomes an HTTP status: the
+ * contract answers a request whose sandbox failed with 200 and "Couldn't
+ * execute sandboxed code: See logs." (http/code_exec.c).  Where an error
+ * stops climbing it is logged (log.h) as an error: at startup by main(),
+ * which then exits; for an execution by the executor (http/executor.c),
+ * which marks the job's result internal_error.  The server never exits on a
+ * request's error. */
 #ifndef CJ_ERROR_H
 #define CJ_ERROR_H
 

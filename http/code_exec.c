@@ -61,7 +61,7 @@ static void on_watch(h2o_timeout_entry_t *entry)
         struct exec_req *er = H2O_STRUCT_FROM_MEMBER(struct exec_req, watched, node);
         node = node->next;
         if (er->job != NULL && client_gone(er->req)) {
-            fprintf(stderr, "codejail-server: client went away: killing its execution\n");
+            cj_log(srv->log, CJ_LOG_INFO, "client went away: killing its execution");
             cj_job_cancel(er->job);
             er->job = NULL;
             unwatch(er);
@@ -99,7 +99,8 @@ static void on_dispose(void *p)
 
 /* result: the sandbox's result channel, NULL when the answer carries the
  * input globals alone (the code failed). */
-static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const cj_output *result)
+static void answer(const struct cj_log *log, h2o_req_t *req, const cj_payload *pl, const char *emsg,
+                   const cj_output *result)
 {
     char *globals = NULL;
     size_t globals_len = 0;
@@ -119,7 +120,7 @@ static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const
     }
     cj_strbuf_adds(&b, "}");
     if (b.failed || st != CJ_ANSWER_OK) {
-        fprintf(stderr, "codejail-server: cannot write an answer (out of memory?)\n");
+        cj_log(log, CJ_LOG_ERROR, "cannot write an answer (out of memory?)");
         cj_respond_message(req, 500, "error", "Out of memory");
     } else {
         cj_respond_raw(req, 200, b.p, b.len);
@@ -129,7 +130,7 @@ static void answer(h2o_req_t *req, const cj_payload *pl, const char *emsg, const
 }
 
 /* The codejail library's message for a failed run, byte for byte. */
-static void answer_failed_run(h2o_req_t *req, const cj_payload *pl, const cj_job_result *r)
+static void answer_failed_run(const struct cj_log *log, h2o_req_t *req, const cj_payload *pl, const cj_job_result *r)
 {
     cj_strbuf m = {0};
     cj_strbuf_adds(&m, "Couldn't execute jailed code: stdout: ");
@@ -139,7 +140,7 @@ static void answer_failed_run(h2o_req_t *req, const cj_payload *pl, const cj_job
     char tail[48];
     snprintf(tail, sizeof(tail), " with status code: %d", r->status);
     cj_strbuf_adds(&m, tail);
-    answer(req, pl, m.failed ? "Couldn't execute sandboxed code: See logs." : m.p, NULL);
+    answer(log, req, pl, m.failed ? "Couldn't execute sandboxed code: See logs." : m.p, NULL);
     cj_strbuf_free(&m);
 }
 
@@ -150,13 +151,13 @@ static void on_done(void *owner, const cj_job_result *r)
     unwatch(er);
     h2o_req_t *req = er->req;
     if (r->internal_error) {
-        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
+        answer(er->srv->log, req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
     } else if (r->status != 0) {
-        answer_failed_run(req, &er->payload, r);
+        answer_failed_run(er->srv->log, req, &er->payload, r);
     } else if (r->result.dropped != 0 || r->result.p == NULL) {
-        answer(req, &er->payload, "Sandboxed code produced corrupted stdout.", NULL);
+        answer(er->srv->log, req, &er->payload, "Sandboxed code produced corrupted stdout.", NULL);
     } else {
-        answer(req, &er->payload, NULL, &r->result);
+        answer(er->srv->log, req, &er->payload, NULL, &r->result);
     }
 }
 
@@ -258,8 +259,8 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
     if (er->payload.python_path_has_zip && zip == NULL) {
         /* What the Django service answers here: the library fails to copy
          * the missing file, which surfaces as an internal failure. */
-        fprintf(stderr, "codejail-server: python_path names %s but no file was uploaded\n", ZIP_NAME);
-        answer(req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
+        cj_log(srv->log, CJ_LOG_ERROR, "python_path names %s but no file was uploaded", ZIP_NAME);
+        answer(er->srv->log, req, &er->payload, "Couldn't execute sandboxed code: See logs.", NULL);
         return;
     }
     if (srv->draining) {

@@ -36,6 +36,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "cgroup_parent.h"
+
 #define CFG_MAX_BYTES (1024 * 1024) /* a config is a few KiB; bound what we parse */
 #define CFG_INT_MAX (1LL << 62)     /* so sums and conversions downstream cannot overflow */
 #define WARM_BOUND_MAX 1000000000LL /* executions, or seconds (31 years): in ms it still fits */
@@ -356,24 +358,24 @@ static int p_mode(loader *L, const cfg_key *k, cj_config *c)
     return 0;
 }
 
+static int p_log_level(loader *L, const cfg_key *k, cj_config *c)
+{
+    const char *what = "one of " CJ_LOG_LEVELS;
+    enum cj_log_level v = CJ_LOG_INFO;
+    if (want_scalar(L, what))
+        return -1;
+    if (!cj_log_level_parse(sval(L), slen(L), &v))
+        return bad_value(L, what);
+    *(enum cj_log_level *)field_of(c, k) = v;
+    return 0;
+}
+
 static int is_absolute(const char *s, size_t n) { return n > 0 && s[0] == '/'; }
 static int is_nonempty(const char *s, size_t n) { return (void)s, n > 0; }
 
-/* Relative to each hierarchy's root (or our own cgroup), and never climbing
- * out of it: ".." would let a config place sandboxes in someone else's tree. */
-static int is_cgroup_path(const char *s, size_t n)
-{
-    if (n > 0 && s[0] == '/')
-        return 0;
-    for (size_t i = 0; i < n;) {
-        const char *slash = memchr(s + i, '/', n - i);
-        size_t end = slash ? (size_t)(slash - s) : n;
-        if (end - i == 2 && s[i] == '.' && s[i + 1] == '.')
-            return 0;
-        i = end + 1;
-    }
-    return 1;
-}
+/* cgroup_parent.h's rule, shared with codejail-init and the runtime; ""
+ * turns per-execution cgroups off. */
+static int is_cgroup_path(const char *s, size_t n) { return n == 0 || cj_cgroup_parent_valid(s, n); }
 
 /* HOST:PORT, an IPv6 host in brackets ("[::1]:8080") since a bare one cannot
  * be told from its port.  The resolver judges the host when the server binds;
@@ -405,7 +407,7 @@ static const struct {
 } STRING_KINDS[] = {
     [S_ABSOLUTE] = {"an absolute path", is_absolute},
     [S_NONEMPTY] = {"a non-empty string", is_nonempty},
-    [S_CGROUP] = {"a relative cgroup path without '..'", is_cgroup_path},
+    [S_CGROUP] = {CJ_CGROUP_PARENT_RULE " or '' for none", is_cgroup_path},
     [S_LISTEN] = {"HOST:PORT with a port from 1 to 65535", is_host_port},
 };
 
@@ -686,12 +688,13 @@ static const cfg_key KEYS[] = {
     {"limit_overrides", p_overrides, F(overrides), 0, K_LIBRARY, NULL},
     {"user", p_string, F(user), S_NONEMPTY, K_STRING | K_LIBRARY, "nobody"},
     {"work_dir", p_string, F(work_dir), S_ABSOLUTE, K_STRING, "/tmp"},
-    {"cgroup_parent", p_string, F(cgroup_parent), S_CGROUP, K_STRING, "codejail"},
+    {"cgroup_parent", p_string, F(cgroup_parent), S_CGROUP, K_STRING, CJ_CGROUP_PARENT_DEFAULT},
     {"apparmor", p_mode, F(apparmor), 0, 0, NULL},
     {"apparmor_profile", p_string, F(apparmor_profile), S_NONEMPTY, K_STRING, "codejail_sandbox"},
     {"landlock", p_mode, F(landlock), 0, 0, NULL},
     {"seccomp", p_mode, F(seccomp), 0, 0, NULL},
     {"namespaces", p_bool, F(namespaces), 0, 0, NULL},
+    {"log_level", p_log_level, F(log_level), 0, 0, NULL},
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
     {"cold", p_cold, 0, 0, 0, NULL},
     {"warm", p_warm, 0, 0, 0, NULL},
@@ -778,6 +781,7 @@ void cj_config_defaults(cj_config *c)
     c->landlock = CJ_LAYER_REQUIRED;
     c->seccomp = CJ_LAYER_REQUIRED;
     c->namespaces = 1;
+    c->log_level = CJ_LOG_INFO;
     c->drain_timeout = 0;
     c->warm_pool = 2;
     c->warm_max_clones = 10000;

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "log.h"
+
 /* The codejail library's limit names. A value of -1 in an override means
  * "not set here, inherit the default". */
 typedef struct cj_limits {
@@ -38,12 +40,13 @@ typedef struct cj_config {
     /* sandbox identity and confinement (the confinement issue uses these) */
     char *user;     /* "nobody": the unprivileged user executions run as */
     char *work_dir; /* "/tmp": where execution directories are made */
-    char *cgroup_parent; /* "codejail": parent cgroup (relative to each hierarchy), "" = none */
+    char *cgroup_parent; /* CJ_CGROUP_PARENT_DEFAULT (cgroup_parent.h), "" = none */
     enum cj_layer_mode apparmor; /* if-available */
     char *apparmor_profile;      /* "codejail_sandbox" */
     enum cj_layer_mode landlock; /* required */
     enum cj_layer_mode seccomp;  /* required */
     int namespaces;              /* 1 */
+    enum cj_log_level log_level; /* info */
     double drain_timeout;        /* seconds to wait for in-flight work on SIGTERM: 0 = REALTIME bound */
     /* cold path: sandboxes made ahead of requests, waiting before their
      * interpreter's exec (0: each made when its request comes) */

@@ -133,7 +133,7 @@ cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj
     if (cfg->enabled && cfg->cold_pool > 0) {
         ex->defaults = (cj_sandbox_limits){.cpu = cfg->limits.cpu, .vmem = cfg->limits.vmem,
                                            .fsize = cfg->limits.fsize, .nproc = cfg->limits.nproc};
-        ex->prepared = cj_pool_create(loop, (size_t)cfg->cold_pool, &prepared_sandboxes, ex, 1);
+        ex->prepared = cj_pool_create(loop, env->log, (size_t)cfg->cold_pool, &prepared_sandboxes, ex, 1);
         if (ex->prepared == NULL) {
             cj_executor_destroy(ex);
             return NULL;
@@ -215,7 +215,7 @@ static void log_job(const cj_job *job)
     long long kills = job->sb != NULL ? cj_sandbox_oom_kills(job->sb) : -1;
     if (kills > 0)
         snprintf(oom, sizeof(oom), " oom_kills=%lld", kills);
-    fprintf(stderr, "codejail-server: execution slug=%s context=%s path=%s status=%d%s%s%s ms=%llu\n",
+    cj_log(job->ex->env->log, CJ_LOG_INFO, "execution slug=%s context=%s path=%s status=%d%s%s%s ms=%llu",
             cj_log_field(slug, job->slug, job->slug_len), cj_log_field(context, job->context, job->context_len),
             job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold", job->res.status,
             job->res.timed_out ? " (REALTIME)" : "", job->res.internal_error ? " (internal error)" : "", oom,
@@ -232,7 +232,7 @@ static int retry_cold(cj_job *job)
     if (job->sb == NULL || !cj_sandbox_is_warm(job->sb) || job->in.input == NULL || job->cancelled ||
         job->res.timed_out || job->in.path == CJ_PATH_WARM)
         return 0;
-    fprintf(stderr, "codejail-server: a warm execution was lost with its warm interpreter: running it cold\n");
+    cj_log(job->ex->env->log, CJ_LOG_WARNING, "a warm execution was lost with its warm interpreter: running it cold");
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         close_stream(&job->streams[i]);
     if (h2o_timeout_is_linked(&job->linger))
@@ -266,13 +266,13 @@ static void finish(cj_job *job)
                   : cj_sandbox_outcome(job->setup.p, job->setup.len, &job->res.status, why, sizeof(why));
     if (outcome < 0) {
         char field[CJ_LOG_FIELD_BUF];
-        fprintf(stderr, "codejail-server: execution failed: %s\n", cj_log_field(field, why, strlen(why)));
+        cj_log(job->ex->env->log, CJ_LOG_ERROR, "execution failed: %s", cj_log_field(field, why, strlen(why)));
         job->res.internal_error = 1;
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb) && !job->res.timed_out) {
         /* Only the warm interpreter can say how its clone ended. */
         if (retry_cold(job))
             return;
-        fprintf(stderr, "codejail-server: a warm execution ended without a status (warm interpreter gone?)\n");
+        cj_log(job->ex->env->log, CJ_LOG_ERROR, "a warm execution ended without a status (warm interpreter gone?)");
         job->res.internal_error = 1;
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb)) {
         job->res.status = -9; /* killed at REALTIME, as the cold path reports it */
@@ -411,19 +411,19 @@ static void start_job(cj_executor *ex, cj_job *job)
         } else {
             char why[256];
             cj_sandbox_failure(warm, why, sizeof(why));
-            fprintf(stderr, "codejail-server: warm dispatch failed (%s: %s); running cold\n", err.msg, why);
+            cj_log(ex->env->log, CJ_LOG_WARNING, "warm dispatch failed (%s: %s); running cold", err.msg, why);
             cj_sandbox_destroy(warm);
             warm = NULL;
         }
     }
     if (job->in.path == CJ_PATH_WARM && job->sb == NULL) {
-        fprintf(stderr, "codejail-server: no warm sandbox is ready\n");
+        cj_log(ex->env->log, CJ_LOG_ERROR, "no warm sandbox is ready");
         job->reaped = 1;
         fail_soon(job);
         return;
     }
     if (t == NULL) {
-        fprintf(stderr, "codejail-server: too many distinct REALTIME values\n");
+        cj_log(ex->env->log, CJ_LOG_ERROR, "too many distinct REALTIME values");
         job->reaped = 1;
         fail_soon(job);
         return;
@@ -435,7 +435,7 @@ static void start_job(cj_executor *ex, cj_job *job)
         } else {
             char why[256];
             cj_sandbox_failure(ready, why, sizeof(why));
-            fprintf(stderr, "codejail-server: a prepared sandbox failed (%s: %s); making one now\n", err.msg, why);
+            cj_log(ex->env->log, CJ_LOG_WARNING, "a prepared sandbox failed (%s: %s); making one now", err.msg, why);
             pid_t left = cj_sandbox_detach(ready);
             if (left > 0)
                 adopt(ex, left);
@@ -443,7 +443,7 @@ static void start_job(cj_executor *ex, cj_job *job)
         }
     }
     if (job->sb == NULL && cj_sandbox_start(&spec, &job->sb, &err) < 0) {
-        fprintf(stderr, "codejail-server: cannot start sandbox: %s\n", err.msg);
+        cj_log(ex->env->log, CJ_LOG_ERROR, "cannot start sandbox: %s", err.msg);
         job->reaped = 1;
         fail_soon(job);
         return;
@@ -554,7 +554,7 @@ void cj_executor_on_sigchld(cj_executor *ex)
         cj_err err = {0};
         int r = cj_sandbox_reap(job->sb, &job->res.status, &err);
         if (r < 0) {
-            fprintf(stderr, "codejail-server: %s\n", err.msg);
+            cj_log(ex->env->log, CJ_LOG_ERROR, "%s", err.msg);
             job->res.internal_error = 1;
         }
         if (r != 0) {

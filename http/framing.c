@@ -1,7 +1,8 @@
 #include "framing.h"
 
+#include "log.h"
+
 #include <dlfcn.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -93,7 +94,12 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     const char *why = cj_framing_refusal(headers, *num_headers, *minor_version);
     if (why == NULL)
         return r;
-    fprintf(stderr, "codejail-server: refused a request: %s (RFC 9112: 400, connection closed)\n", why);
+    /* libh2o calls this with picohttpparser's arguments only, so main()'s
+     * logger cannot reach it: a constant one, at a level that always
+     * writes, keeps the line's shape (a refusal is worth seeing at any
+     * log_level: it may be an attempt to smuggle a request). */
+    static const struct cj_log refusals = {CJ_LOG_WARNING, "codejail-server"};
+    cj_log(&refusals, CJ_LOG_WARNING, "refused a request: %s (RFC 9112: 400, connection closed)", why);
     /* h2o frames the body by the last Transfer-Encoding, else the first
      * Content-Length, and answers a value it cannot use with 400 and
      * Connection: close through the error filters (a JSON body).  So every

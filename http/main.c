@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "policy.h"
 #include "server.h"
 
@@ -83,9 +84,11 @@ static enum cj_policy_mode mode_of(enum cj_layer_mode m)
                                                                                  : CJ_POLICY_OFF;
 }
 
-static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *noexec, char *err, size_t errlen)
+static int init_policy(const struct cj_log *log, const cj_config *cfg, cj_sandbox_env *env, const char *noexec,
+                       char *err, size_t errlen)
 {
     cj_policy_opts o = {
+        .log = log,
         .python_bin = cfg->python_bin, .namespaces = cfg->namespaces,
         .landlock = mode_of(cfg->landlock), .seccomp = mode_of(cfg->seccomp), .apparmor = mode_of(cfg->apparmor),
         .apparmor_profile = cfg->apparmor_profile, .cgroup_parent = cfg->cgroup_parent, .noexec_so = noexec,
@@ -109,6 +112,9 @@ static int init_policy(const cj_config *cfg, cj_sandbox_env *env, const char *no
 
 int main(int argc, char **argv)
 {
+    /* Info until the configuration says otherwise: what goes wrong before it
+     * is read is an error, shown at every level. */
+    struct cj_log log = {CJ_LOG_INFO, "codejail-server"};
     const char *listen = getenv("CODEJAIL_LISTEN");
     const char *config_path = getenv("CODEJAIL_CONFIG");
     static const struct option opts[] = {
@@ -127,7 +133,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "codejail-server: unexpected argument '%s'\n", argv[optind]);
+        cj_log(&log, CJ_LOG_ERROR, "unexpected argument '%s'", argv[optind]);
         usage(stderr);
         return 2;
     }
@@ -137,10 +143,11 @@ int main(int argc, char **argv)
     cj_config_defaults(&cfg);
     if (config_path != NULL && config_path[0] != '\0' &&
         cj_config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "codejail-server: config: %s\n", err);
+        cj_log(&log, CJ_LOG_ERROR, "config: %s", err);
         cj_config_free(&cfg);
         return 2;
     }
+    log.level = cfg.log_level;
     if (listen != NULL && listen[0] != '\0') {
         char *l = strdup(listen);
         if (l == NULL)
@@ -157,15 +164,15 @@ int main(int argc, char **argv)
         beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0 ||
         beside_binary(CODEJAIL_REL_DATADIR, "warm_zygote.py", zygote, sizeof(zygote)) < 0 ||
         beside_binary(CODEJAIL_REL_LIBDIR, "codejail-warm.so", warmlib, sizeof(warmlib)) < 0) {
-        fprintf(stderr, "codejail-server: cannot locate the installed data files\n");
+        cj_log(&log, CJ_LOG_ERROR, "cannot locate the installed data files");
     } else if (check_paths(&cfg, err, sizeof(err)) < 0 ||
                resolve_identity(&cfg, &env.uid, &env.gid, err, sizeof(err)) < 0 ||
-               init_policy(&cfg, &env, noexec, err, sizeof(err)) < 0 ||
-               cj_server_init(&srv, &cfg, &env, wrapper, err, sizeof(err)) < 0) {
-        fprintf(stderr, "codejail-server: %s\n", err);
+               init_policy(&log, &cfg, &env, noexec, err, sizeof(err)) < 0 ||
+               cj_server_init(&srv, &log, &cfg, &env, wrapper, err, sizeof(err)) < 0) {
+        cj_log(&log, CJ_LOG_ERROR, "%s", err);
         cj_policy_free(&env);
     } else if (cj_server_enable_warm(&srv, zygote, warmlib, err, sizeof(err)) < 0) {
-        fprintf(stderr, "codejail-server: %s\n", err);
+        cj_log(&log, CJ_LOG_ERROR, "%s", err);
         cj_server_dispose(&srv);
     } else {
         rc = cj_server_run(&srv);

@@ -17,6 +17,7 @@ struct slot {
 
 struct cj_pool {
     h2o_loop_t *loop;
+    const struct cj_log *log;
     const cj_pool_backend *be;
     void *ctx;
     struct slot *slots;
@@ -46,7 +47,7 @@ static void fail(cj_pool *p, const char *why)
 {
     /* Requests still run (cold, made when they come); say it once. */
     if (!p->failing)
-        fprintf(stderr, "codejail-server: cannot make a %s: %s\n", p->be->what, why);
+        cj_log(p->log, CJ_LOG_WARNING, "cannot make a %s: %s", p->be->what, why);
     p->failing = 1;
     link_refill(p);
 }
@@ -79,7 +80,8 @@ static void on_refill(h2o_timeout_entry_t *entry)
     refill(H2O_STRUCT_FROM_MEMBER(cj_pool, refill_entry, entry));
 }
 
-cj_pool *cj_pool_create(h2o_loop_t *loop, size_t n, const cj_pool_backend *be, void *ctx, int started)
+cj_pool *cj_pool_create(h2o_loop_t *loop, const struct cj_log *log, size_t n, const cj_pool_backend *be, void *ctx,
+                        int started)
 {
     cj_pool *p = calloc(1, sizeof(*p));
     if (p == NULL || (p->slots = calloc(n ? n : 1, sizeof(*p->slots))) == NULL) {
@@ -87,6 +89,7 @@ cj_pool *cj_pool_create(h2o_loop_t *loop, size_t n, const cj_pool_backend *be, v
         return NULL;
     }
     p->loop = loop;
+    p->log = log;
     p->be = be;
     p->ctx = ctx;
     p->n = n;
@@ -196,7 +199,7 @@ void cj_pool_on_sigchld(cj_pool *p)
         char why[256];
         if (s->state != SLOT_WAITING || !p->be->ended(s->item, why, sizeof(why)))
             continue;
-        fprintf(stderr, "codejail-server: a %s ended before its request: %s\n", p->be->what, why);
+        cj_log(p->log, CJ_LOG_WARNING, "a %s ended before its request: %s", p->be->what, why);
         clear(p, s);
         p->failing = 1; /* one that cannot be made must not be remade in a loop */
         cj_pool_refill(p);

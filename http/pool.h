@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 
+#include "log.h"
 #include "sandbox.h"
 
 typedef struct cj_pool cj_pool;
@@ -40,7 +41,8 @@ void cj_pool_sandbox_destroy(void *item);
     .destroy = cj_pool_sandbox_destroy
 
 /* started: may make sandboxes now (else once cj_pool_start is called). */
-cj_pool *cj_pool_create(h2o_loop_t *loop, size_t n, const cj_pool_backend *be, void *ctx, int started);
+cj_pool *cj_pool_create(h2o_loop_t *loop, const struct cj_log *log, size_t n, const cj_pool_backend *be, void *ctx,
+                        int started);
 void cj_pool_start(cj_pool *p);
 /* A slot being made now waits (pid: its process); a drained pool destroys it. */
 void cj_pool_made(cj_pool *p, size_t slot, pid_t pid);

@@ -123,19 +123,18 @@ static void on_done(void *owner, const cj_job_result *r)
     p->tries++;
     if (!ok && unfinished(r) && p->tries < PROBE_TRIES) {
         int delay_s = 1 << (p->tries - 1);
-        fprintf(stderr,
-                "codejail-server: startup check '%s'%s did not finish (%s, try %d of %d): trying again in %d s\n",
-                c->name, path_name(p), r->timed_out ? "REALTIME limit" : "CPU limit", p->tries, PROBE_TRIES,
-                delay_s);
+        cj_log(p->srv->log, CJ_LOG_WARNING,
+               "startup check '%s'%s did not finish (%s, try %d of %d): trying again in %d s", c->name,
+               path_name(p), r->timed_out ? "REALTIME limit" : "CPU limit", p->tries, PROBE_TRIES, delay_s);
         p->delay_ticks = delay_s * 1000 / WARM_WAIT_MS;
         h2o_timeout_link(p->srv->ctx.loop, &p->wait, &p->wait_entry);
         return;
     }
     if (ok)
-        fprintf(stderr, "codejail-server: startup check '%s'%s passed: %s\n", c->name, path_name(p), why);
+        cj_log(p->srv->log, CJ_LOG_INFO, "startup check '%s'%s passed: %s", c->name, path_name(p), why);
     else
-        fprintf(stderr, "codejail-server: startup check '%s'%s failed: %s (layers meant to stop it: %s)\n",
-                c->name, path_name(p), why, c->layers);
+        cj_log(p->srv->log, CJ_LOG_ERROR, "startup check '%s'%s failed: %s (layers meant to stop it: %s)", c->name,
+               path_name(p), why, c->layers);
     p->failed |= !ok;
     p->next++;
     p->tries = 0;
@@ -164,8 +163,8 @@ static void run_next(struct cj_probe *p)
                   !cj_executor_ready(p->srv->ex, p->warm_round ? CJ_PATH_WARM : CJ_PATH_COLD);
     if (waiting) {
         if (++p->waited > WARM_WAIT_TRIES) {
-            fprintf(stderr, "codejail-server: startup check: the %s never became ready\n",
-                    p->warm_round ? "warm interpreter" : "prepared sandboxes");
+            cj_log(p->srv->log, CJ_LOG_ERROR, "startup check: the %s never became ready",
+                   p->warm_round ? "warm interpreter" : "prepared sandboxes");
             p->failed = 1;
             p->next = N_CHECKS;
         } else {
@@ -175,8 +174,10 @@ static void run_next(struct cj_probe *p)
     }
     if (p->next == N_CHECKS) {
         p->srv->probe = p->failed ? CJ_PROBE_FAILED : CJ_PROBE_PASSED;
-        fprintf(stderr, "codejail-server: startup probe %s\n",
-                p->failed ? "FAILED: refusing to execute code (health 503)" : "passed: serving");
+        if (p->failed)
+            cj_log(p->srv->log, CJ_LOG_ERROR, "startup probe FAILED: refusing to execute code (health 503)");
+        else
+            cj_log(p->srv->log, CJ_LOG_INFO, "startup probe passed: serving");
         return;
     }
     const struct check *c = &CHECKS[p->next];
@@ -197,7 +198,7 @@ static void run_next(struct cj_probe *p)
     in.input_len = 1 + qlen + (size_t)sprintf(in.input + 1 + qlen, ",%s]", c->globals);
     p->job = cj_executor_submit(p->srv->ex, &in, on_done, p);
     if (p->job == NULL) {
-        fprintf(stderr, "codejail-server: startup check '%s' failed: could not queue it\n", c->name);
+        cj_log(p->srv->log, CJ_LOG_ERROR, "startup check '%s' failed: could not queue it", c->name);
         p->srv->probe = CJ_PROBE_FAILED;
     }
 }

@@ -108,8 +108,8 @@ void cj_server_request_ended(cj_server *srv)
 static void on_drain_timeout(h2o_timeout_entry_t *entry)
 {
     cj_server *srv = H2O_STRUCT_FROM_MEMBER(cj_server, drain_entry, entry);
-    fprintf(stderr, "codejail-server: drain timed out with %zu executions left; stopping\n",
-            cj_executor_pending(srv->ex));
+    cj_log(srv->log, CJ_LOG_WARNING, "drain timed out with %zu executions left; stopping",
+           cj_executor_pending(srv->ex));
     srv->stop = 1;
 }
 
@@ -126,8 +126,8 @@ static void begin_drain(cj_server *srv, int sig)
 {
     if (srv->draining)
         return;
-    fprintf(stderr, "codejail-server: %s: draining (%zu executions in flight)\n", strsignal(sig),
-            cj_executor_pending(srv->ex));
+    cj_log(srv->log, CJ_LOG_INFO, "%s: draining (%zu executions in flight)", strsignal(sig),
+           cj_executor_pending(srv->ex));
     srv->draining = 1;
     stop_listening(srv);
     /* In-flight work is bounded by REALTIME per execution; the queue behind
@@ -147,7 +147,7 @@ static void on_signal(h2o_socket_t *sock, const char *err)
 {
     cj_server *srv = sock->data;
     if (err != NULL) {
-        fprintf(stderr, "codejail-server: signalfd: %s\n", err);
+        cj_log(srv->log, CJ_LOG_ERROR, "signalfd: %s", err);
         srv->stop = 1;
         return;
     }
@@ -195,10 +195,11 @@ static int load_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
-int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
-                   char *err, size_t errlen)
+int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, const cj_sandbox_env *env,
+                   const char *wrapper_path, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
+    srv->log = log;
     srv->cfg = cfg;
     srv->env = *env;
     char *wrapper;
@@ -275,8 +276,8 @@ int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, co
     srv->listener = h2o_evloop_socket_create(srv->ctx.loop, lfd, H2O_SOCKET_FLAG_DONT_READ);
     srv->listener->data = srv;
     h2o_socket_read_start(srv->listener, on_accept);
-    fprintf(stderr, "codejail-server: listening on %s (python %s, %d at once, queue %d)\n", cfg->listen,
-            cfg->python_bin, cfg->max_concurrency, cfg->max_queue);
+    cj_log(log, CJ_LOG_INFO, "listening on %s (python %s, %d at once, queue %d)", cfg->listen, cfg->python_bin,
+           cfg->max_concurrency, cfg->max_queue);
     return 0;
 }
 
@@ -301,7 +302,7 @@ int cj_server_run(cj_server *srv)
         return 1;
     while (!srv->stop)
         h2o_evloop_run(srv->ctx.loop, 1000);
-    fprintf(stderr, "codejail-server: stopped\n");
+    cj_log(srv->log, CJ_LOG_INFO, "stopped");
     return 0;
 }
 

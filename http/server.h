@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "log.h"
 #include "sandbox.h"
 
 #define CJ_WATCH_MS 100 /* how often running executions' clients are checked for a hang-up */
@@ -13,6 +14,7 @@
 enum cj_probe_state { CJ_PROBE_PENDING, CJ_PROBE_PASSED, CJ_PROBE_FAILED };
 
 typedef struct cj_server {
+    const struct cj_log *log; /* main()'s; every part of the server logs through it */
     cj_config *cfg;
     cj_sandbox_env env;
     h2o_globalconf_t globalconf;
@@ -36,8 +38,8 @@ typedef struct cj_server {
 /* Sets everything up and listens; returns -1 with a message in err.
  * env: the confinement resolved by cj_policy_init and the identity; the
  * server takes ownership of it (freed by cj_server_dispose). */
-int cj_server_init(cj_server *srv, cj_config *cfg, const cj_sandbox_env *env, const char *wrapper_path,
-                   char *err, size_t errlen);
+int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, const cj_sandbox_env *env,
+                   const char *wrapper_path, char *err, size_t errlen);
 /* Starts the warm interpreter (warm: enabled) from the installed files. */
 int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, char *err, size_t errlen);
 int cj_server_run(cj_server *srv);

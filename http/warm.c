@@ -85,18 +85,18 @@ static void zygote_gone(struct gen *g, const char *why)
         g->ctl = NULL;
     }
     if (h2o_linklist_is_linked(&g->link)) { /* retired already: its executions run cold again */
-        fprintf(stderr, "codejail-server: retired warm interpreter (pid %d) %s\n", (int)g->pid, why);
+        cj_log(w->env->log, CJ_LOG_INFO, "retired warm interpreter (pid %d) %s", (int)g->pid, why);
         gen_free(g);
         return;
     }
     if (g == w->next) {
-        fprintf(stderr, "codejail-server: the warm interpreter's replacement %s; trying again\n", why);
+        cj_log(w->env->log, CJ_LOG_WARNING, "the warm interpreter's replacement %s; trying again", why);
         w->next = NULL;
         gen_free(g);
         link_once(w, &w->restart_timeout, &w->restart_entry);
         return;
     }
-    fprintf(stderr, "codejail-server: warm interpreter %s; running executions cold until it is back\n", why);
+    cj_log(w->env->log, CJ_LOG_WARNING, "warm interpreter %s; running executions cold until it is back", why);
     w->cur = NULL;
     gen_free(g);
     if (h2o_timeout_is_linked(&w->age_entry))
@@ -152,8 +152,8 @@ static void retire(struct gen *g)
     size_t killed = cj_pool_drain(g->pool);
     g->retire_by = h2o_now(w->loop) + longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS;
     h2o_linklist_insert(&w->retiring, &g->link);
-    fprintf(stderr, "codejail-server: warm interpreter (pid %d) retired after %llu executions: %zu waiting clones "
-            "killed, its running executions finish\n", (int)g->pid, g->clones, killed);
+    cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter (pid %d) retired after %llu executions: %zu waiting clones "
+            "killed, its running executions finish", (int)g->pid, g->clones, killed);
     link_once(w, &w->tick_timeout, &w->tick_entry);
 }
 
@@ -174,8 +174,8 @@ static int promote(cj_warm *w, int when_full)
     w->next = NULL;
     if (old != NULL) {
         uint64_t now = h2o_now(w->loop);
-        fprintf(stderr, "codejail-server: warm interpreter replaced (pid %d by pid %d) after %llu executions and "
-                "%llu s (%s)\n", (int)old->pid, (int)n->pid, old->clones,
+        cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter replaced (pid %d by pid %d) after %llu executions and "
+                "%llu s (%s)", (int)old->pid, (int)n->pid, old->clones,
                 (unsigned long long)((now - old->up_ms) / 1000), w->why);
         retire(old);
     }
@@ -192,7 +192,7 @@ static void replace(cj_warm *w, const char *why)
         return;
     if (why != w->why)
         snprintf(w->why, sizeof(w->why), "%s", why);
-    fprintf(stderr, "codejail-server: warm interpreter (pid %d) reached %s: starting its replacement\n",
+    cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter (pid %d) reached %s: starting its replacement",
             (int)w->cur->pid, w->why);
     w->next = start_zygote(w);
     if (w->next == NULL)
@@ -215,7 +215,7 @@ static void on_reply(h2o_socket_t *sock, const char *err)
         if (kind == 'R') {
             g->up = 1;
             g->up_ms = h2o_now(w->loop);
-            fprintf(stderr, "codejail-server: warm interpreter ready (pid %d, pool %zu, started in %llu ms)\n",
+            cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter ready (pid %d, pool %zu, started in %llu ms)",
                     value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
             if (g == w->cur)
                 link_once(w, &w->age_timeout, &w->age_entry);
@@ -235,7 +235,7 @@ static void on_reply(h2o_socket_t *sock, const char *err)
 static struct gen *start_zygote(cj_warm *w)
 {
     struct gen *g = calloc(1, sizeof(*g));
-    cj_pool *pool = g == NULL ? NULL : cj_pool_create(w->loop, w->n_slots, &clones, g, 0);
+    cj_pool *pool = g == NULL ? NULL : cj_pool_create(w->loop, w->env->log, w->n_slots, &clones, g, 0);
     cj_err err = {0};
     int ctl = -1;
     pid_t pid = pool == NULL
@@ -243,7 +243,7 @@ static struct gen *start_zygote(cj_warm *w)
                     : cj_sandbox_warm_start(w->env, w->zygote_py, w->lib, (const char *const *)w->cfg->warm_preload,
                                             w->cfg->n_warm_preload, &ctl, &err);
     if (pid < 0) {
-        fprintf(stderr, "codejail-server: warm: cannot start: %s\n", err.msg);
+        cj_log(w->env->log, CJ_LOG_ERROR, "warm: cannot start: %s", err.msg);
         cj_pool_destroy(pool);
         free(g);
         return NULL;
@@ -300,7 +300,7 @@ static void tend_retired(cj_warm *w)
             g->pid = -1;
         if (g->pid < 0) {
             if (g->ctl != NULL)
-                fprintf(stderr, "codejail-server: retired warm interpreter %s\n",
+                cj_log(w->env->log, CJ_LOG_INFO, "retired warm interpreter %s",
                         WIFSIGNALED(st) ? "was killed" : "exited");
             gen_free(g);
             continue;
@@ -313,8 +313,8 @@ static void tend_retired(cj_warm *w)
         h2o_socket_close(g->ctl); /* cj_warm_serve returns: it exits */
         g->ctl = NULL;
         if (!drained) {
-            fprintf(stderr, "codejail-server: retired warm interpreter (pid %d) still had executions after %llu ms: "
-                    "killed\n", (int)g->pid, (unsigned long long)(longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS));
+            cj_log(w->env->log, CJ_LOG_WARNING, "retired warm interpreter (pid %d) still had executions after %llu ms: "
+                    "killed", (int)g->pid, (unsigned long long)(longest_realtime_ms(w->cfg) + RETIRE_GRACE_MS));
             kill(g->pid, SIGKILL);
         }
     }

@@ -10,6 +10,9 @@
  * enable the controllers, and make <parent> beside it. */
 #include "init.h"
 
+#include "cgroup_parent.h"
+#include "files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -37,7 +40,8 @@
     "read-write, which needs CAP_SYS_ADMIN and mount(2) allowed by the container's seccomp and AppArmor " \
     "profiles (the security_opt and cap_add of compose/docker-compose.yml)"
 
-__attribute__((format(printf, 2, 3))) static int not_writable(const char *fix, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int not_writable(const struct cj_log *log, const char *fix,
+                                                               const char *fmt, ...)
 {
     int e = errno;
     char what[400];
@@ -45,87 +49,23 @@ __attribute__((format(printf, 2, 3))) static int not_writable(const char *fix, c
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    say("cgroup: " CG_ROOT " is not writable [%s: %s]: %s; or run with --no-cgroups", what, strerror(e), fix);
+    cj_log(log, CJ_LOG_ERROR, "cgroup: " CG_ROOT " is not writable [%s: %s]: %s; or run with --no-cgroups", what,
+           strerror(e), fix);
     return -1;
-}
-
-/* Relative, no empty, "." or ".." component: the parent must stay inside
- * the hierarchy (the server refuses ".." too), and one spelling per cgroup. */
-bool cgroup_parent_valid(const char *p)
-{
-    if (p == NULL || p[0] == '\0' || strlen(p) > 255)
-        return false;
-    for (const char *s = p;; s++) {
-        size_t len = strcspn(s, "/");
-        if (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-            return false;
-        s += len;
-        if (*s == '\0')
-            return true;
-    }
-}
-
-/* Whether a list separated by seps holds word whole ("cpu" is not in
- * "cpuset cpuacct"). */
-static bool has_word(const char *list, const char *word, const char *seps)
-{
-    size_t wl = strlen(word);
-    for (const char *p = list; *p != '\0';) {
-        p += strspn(p, seps);
-        size_t len = strcspn(p, seps);
-        if (len == wl && strncmp(p, word, wl) == 0)
-            return true;
-        p += len;
-    }
-    return false;
-}
-
-/* cgroup files are generated whole on the first read. */
-static int read_small(int dirfd, const char *name, char *buf, size_t size)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, size - 1);
-    int e = errno;
-    close(fd);
-    errno = e;
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    return 0;
-}
-
-/* One value per write(): cgroup files take no partial writes. */
-static int write_value(int fd, const char *s)
-{
-    return write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-static int write_small(int dirfd, const char *name, const char *s)
-{
-    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = write_value(fd, s), e = errno;
-    close(fd);
-    errno = e;
-    return r;
 }
 
 /* mkdir -p parent under dirfd, then check that the server can use it;
  * failures are reported with the fix of this cgroup version. */
-static int make_parent(int dirfd, const char *base, const char *parent, const char *fix)
+static int make_parent(const struct cj_log *log, int dirfd, const char *base, const char *parent, const char *fix)
 {
-    char path[256 + 16];
+    char path[CJ_CGROUP_PARENT_MAX + sizeof("/cgroup.procs")];
     snprintf(path, sizeof(path), "%s", parent);
     for (char *slash = path;; *slash++ = '/') {
         slash = strchr(slash, '/');
         if (slash != NULL)
             *slash = '\0';
         if (mkdirat(dirfd, path, 0755) < 0 && errno != EEXIST)
-            return not_writable(fix, "mkdir %s/%s", base, path);
+            return not_writable(log, fix, "mkdir %s/%s", base, path);
         if (slash == NULL)
             break;
     }
@@ -133,52 +73,61 @@ static int make_parent(int dirfd, const char *base, const char *parent, const ch
      * this is what catches a read-only mount with the directory made. */
     strcat(path, "/cgroup.procs");
     if (faccessat(dirfd, path, W_OK, 0) < 0)
-        return not_writable(fix, "%s/%s", base, path);
+        return not_writable(log, fix, "%s/%s", base, path);
     return 0;
 }
 
 /* ---- v2 ------------------------------------------------------------------ */
 
-/* Our cgroup, as "0::/path" in /proc/self/cgroup shows it. */
-static int own_cgroup(char *out, size_t size)
+/* Our cgroup, from /proc/self/cgroup's "id:controllers:path" lines: on v2
+ * (ctl NULL) the "0::/path" entry, on v1 the hierarchy holding ctl
+ * ("4:memory:/docker/<id>"). */
+static int own_cgroup(const struct cj_log *log, const char *ctl, char *out, size_t size)
 {
     FILE *f = fopen("/proc/self/cgroup", "re");
     if (f == NULL)
-        return fail("cgroup: open /proc/self/cgroup");
+        return fail(log, "cgroup: open /proc/self/cgroup");
     char *line = NULL;
     size_t cap = 0;
     int r = -1;
     while (r < 0 && getline(&line, &cap, f) > 0) {
-        if (strncmp(line, "0::", 3) != 0)
+        char *ctls = strchr(line, ':');
+        char *path = ctls != NULL ? strchr(ctls + 1, ':') : NULL;
+        if (path == NULL)
             continue;
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(out, size, "%s", line + 3);
+        *path++ = '\0';
+        if (ctl != NULL ? !cj_has_word(ctls + 1, ctl, ",") : strcmp(line, "0:") != 0 || ctls[1] != '\0')
+            continue;
+        path[strcspn(path, "\n")] = '\0';
+        snprintf(out, size, "%s", path);
         r = 0;
     }
     free(line);
     fclose(f);
-    if (r < 0)
-        say("cgroup: no cgroup v2 entry (\"0::\") in /proc/self/cgroup");
+    if (r < 0 && ctl == NULL)
+        cj_log(log, CJ_LOG_ERROR, "cgroup: no cgroup v2 entry (\"0::\") in /proc/self/cgroup");
+    else if (r < 0)
+        cj_log(log, CJ_LOG_ERROR, "cgroup: no cgroup v1 entry for %s in /proc/self/cgroup", ctl);
     return r;
 }
 
 /* Moves ourselves, and unless only_us everyone else in the root, into the
  * leaf init/. */
-static int vacate(int root, bool only_us)
+static int vacate(const struct cj_log *log, int root, bool only_us)
 {
     if (mkdirat(root, "init", 0755) < 0 && errno != EEXIST)
-        return not_writable(FIX_V2, "mkdir " CG_ROOT "/init");
+        return not_writable(log, FIX_V2, "mkdir " CG_ROOT "/init");
     int to = openat(root, "init/cgroup.procs", O_WRONLY | O_CLOEXEC);
     if (to < 0)
-        return fail("cgroup: open " CG_ROOT "/init/cgroup.procs");
+        return fail(log, "cgroup: open " CG_ROOT "/init/cgroup.procs");
     char pid[24];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    int r = write_value(to, pid) < 0 ? fail("cgroup: move ourselves into " CG_ROOT "/init") : 0;
+    int r = cj_write_value(to, pid) < 0 ? fail(log, "cgroup: move ourselves into " CG_ROOT "/init") : 0;
     for (int pass = 0, moved = 1; r == 0 && !only_us && moved > 0 && pass < MOVE_PASSES; pass++) {
         int fd = openat(root, "cgroup.procs", O_RDONLY | O_CLOEXEC);
         FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
         if (f == NULL) {
-            r = fail("cgroup: read " CG_ROOT "/cgroup.procs");
+            r = fail(log, "cgroup: read " CG_ROOT "/cgroup.procs");
             if (fd >= 0)
                 close(fd);
             break;
@@ -190,10 +139,10 @@ static int vacate(int root, bool only_us)
              * then explains. */
             if (strcmp(pid, "0") == 0)
                 continue;
-            if (write_value(to, pid) == 0)
+            if (cj_write_value(to, pid) == 0)
                 moved++;
             else if (errno != ESRCH) /* ESRCH: it has just exited */
-                r = fail("cgroup: move process %s into " CG_ROOT "/init", pid);
+                r = fail(log, "cgroup: move process %s into " CG_ROOT "/init", pid);
         }
         fclose(f);
     }
@@ -203,45 +152,47 @@ static int vacate(int root, bool only_us)
 
 /* Turns memory and pids (and cpu when it can) on for the root's children,
  * then reads them back: limits the server writes only bind if they are on. */
-static int enable(int root, bool cpu)
+static int enable(const struct cj_log *log, int root, bool cpu)
 {
     char on[512];
-    if (read_small(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
-        return fail("cgroup: read " CG_ROOT "/cgroup.subtree_control");
+    if (cj_read_at(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
+        return fail(log, "cgroup: read " CG_ROOT "/cgroup.subtree_control");
     /* Not when they are on already: the write fails with EBUSY wherever
      * processes are, even when it would change nothing. */
-    if ((!has_word(on, "memory", " ") || !has_word(on, "pids", " ")) &&
-        write_small(root, "cgroup.subtree_control", "+memory +pids") < 0) {
+    if ((!cj_has_word(on, "memory", " ") || !cj_has_word(on, "pids", " ")) &&
+        cj_write_at(root, "cgroup.subtree_control", "+memory +pids") < 0) {
         if (errno == EBUSY)
-            return fail("cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control (cgroup v2 "
+            return fail(log, "cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control (cgroup v2 "
                         "passes controllers on only from cgroups without processes, and some we may not move "
                         "are still in it: start codejail-init in a cgroup of its own, e.g. a systemd unit "
                         "with Delegate=yes)");
-        return fail("cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control");
+        return fail(log, "cgroup: enabling memory and pids in " CG_ROOT "/cgroup.subtree_control");
     }
     /* cpu is optional to the server (RLIMIT_CPU still bounds CPU time), and
      * enabling it can fail where the others don't (realtime tasks). */
-    if (cpu && !has_word(on, "cpu", " "))
-        (void)write_small(root, "cgroup.subtree_control", "+cpu");
-    if (read_small(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
-        return fail("cgroup: read " CG_ROOT "/cgroup.subtree_control");
-    if (!has_word(on, "memory", " ") || !has_word(on, "pids", " ")) {
-        say("cgroup: " CG_ROOT "/cgroup.subtree_control reads \"%s\" after enabling memory and pids", on);
+    if (cpu && !cj_has_word(on, "cpu", " "))
+        (void)cj_write_at(root, "cgroup.subtree_control", "+cpu");
+    if (cj_read_at(root, "cgroup.subtree_control", on, sizeof(on)) < 0)
+        return fail(log, "cgroup: read " CG_ROOT "/cgroup.subtree_control");
+    if (!cj_has_word(on, "memory", " ") || !cj_has_word(on, "pids", " ")) {
+        cj_log(log, CJ_LOG_ERROR,
+               "cgroup: " CG_ROOT "/cgroup.subtree_control reads \"%s\" after enabling memory and pids", on);
         return -1;
     }
     return 0;
 }
 
-static int v2_delegate(int root, const char *own, const char *parent, bool relay)
+static int v2_delegate(const struct cj_log *log, int root, const char *own, const char *parent, bool relay)
 {
     char avail[512];
     if (faccessat(root, "cgroup.subtree_control", W_OK, 0) < 0)
-        return not_writable(FIX_V2, CG_ROOT "/cgroup.subtree_control");
-    if (read_small(root, "cgroup.controllers", avail, sizeof(avail)) < 0)
-        return fail("cgroup: read " CG_ROOT "/cgroup.controllers");
-    if (!has_word(avail, "memory", " ") || !has_word(avail, "pids", " ")) {
-        say("cgroup: " CG_ROOT "/cgroup.controllers offers \"%s\": memory and pids must be delegated to this "
-            "container's cgroup", avail);
+        return not_writable(log, FIX_V2, CG_ROOT "/cgroup.subtree_control");
+    if (cj_read_at(root, "cgroup.controllers", avail, sizeof(avail)) < 0)
+        return fail(log, "cgroup: read " CG_ROOT "/cgroup.controllers");
+    if (!cj_has_word(avail, "memory", " ") || !cj_has_word(avail, "pids", " ")) {
+        cj_log(log, CJ_LOG_ERROR,
+               "cgroup: " CG_ROOT "/cgroup.controllers offers \"%s\": memory and pids must be delegated to this "
+               "container's cgroup", avail);
         return -1;
     }
     /* Only the host's real root lacks cgroup.type: it is exempt from "no
@@ -252,25 +203,25 @@ static int v2_delegate(int root, const char *own, const char *parent, bool relay
      * started in, and the others there (its caller, a shell) are the
      * host's: moving them would rearrange the host's cgroups behind its
      * back, so it moves only itself and fails if that is not enough. */
-    if (strcmp(own, "/") == 0 && faccessat(root, "cgroup.type", F_OK, 0) == 0 && vacate(root, relay) < 0)
+    if (strcmp(own, "/") == 0 && faccessat(root, "cgroup.type", F_OK, 0) == 0 && vacate(log, root, relay) < 0)
         return -1;
-    if (enable(root, has_word(avail, "cpu", " ")) < 0)
+    if (enable(log, root, cj_has_word(avail, "cpu", " ")) < 0)
         return -1;
-    return make_parent(root, CG_ROOT, parent, FIX_V2);
+    return make_parent(log, root, CG_ROOT, parent, FIX_V2);
 }
 
-static int v2_prepare(const char *parent, bool own_mounts, bool relay)
+static int v2_prepare(const struct cj_log *log, const char *parent, bool own_mounts, bool relay)
 {
     bool fresh_ns = relay;
     char own[PATH_MAX];
-    if (own_cgroup(own, sizeof(own)) < 0)
+    if (own_cgroup(log, NULL, own, sizeof(own)) < 0)
         return -1;
     /* The server's "/sys/fs/cgroup/<parent>" must land inside our cgroup,
      * and only a cgroup namespace rooted at it makes it so (Docker gives one
      * with --cgroupns=private; as a relay we have just made one). */
     if (own_mounts && !fresh_ns && strcmp(own, "/") != 0) {
         if (unshare(CLONE_NEWCGROUP) < 0)
-            return fail("cgroup: unshare(CLONE_NEWCGROUP)");
+            return fail(log, "cgroup: unshare(CLONE_NEWCGROUP)");
         fresh_ns = true;
     }
     /* A mount shows the hierarchy from the root of the namespace that made
@@ -283,16 +234,16 @@ static int v2_prepare(const char *parent, bool own_mounts, bool relay)
         /* The inherited mount of the same hierarchy would make the new one
          * fail with EBUSY: take it away first (our mount namespace only). */
         if (umount2(CG_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
-            return not_writable(FIX_V2, "unmount the inherited " CG_ROOT);
+            return not_writable(log, FIX_V2, "unmount the inherited " CG_ROOT);
         if (mount("cgroup2", CG_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-            return not_writable(FIX_V2, "mount cgroup2 on " CG_ROOT);
-        if (own_cgroup(own, sizeof(own)) < 0)
+            return not_writable(log, FIX_V2, "mount cgroup2 on " CG_ROOT);
+        if (own_cgroup(log, NULL, own, sizeof(own)) < 0)
             return -1;
     }
     int root = open(CG_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
-        return not_writable(FIX_V2, "open " CG_ROOT);
-    int r = v2_delegate(root, own, parent, relay);
+        return not_writable(log, FIX_V2, "open " CG_ROOT);
+    int r = v2_delegate(log, root, own, parent, relay);
     close(root);
     return r;
 }
@@ -304,52 +255,25 @@ struct v1_mount {
     char root[PATH_MAX]; /* the cgroup it shows, as our cgroup namespace names it */
 };
 
-/* Our cgroup in the v1 hierarchy holding ctl ("4:memory:/docker/<id>"). */
-static int v1_own_cgroup(const char *ctl, char *out, size_t size)
-{
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    if (f == NULL)
-        return fail("cgroup: open /proc/self/cgroup");
-    char *line = NULL;
-    size_t cap = 0;
-    int r = -1;
-    while (r < 0 && getline(&line, &cap, f) > 0) {
-        char *ctls = strchr(line, ':');
-        char *path = ctls != NULL ? strchr(ctls + 1, ':') : NULL;
-        if (path == NULL)
-            continue;
-        *path++ = '\0';
-        if (!has_word(ctls + 1, ctl, ","))
-            continue;
-        path[strcspn(path, "\n")] = '\0';
-        snprintf(out, size, "%s", path);
-        r = 0;
-    }
-    free(line);
-    fclose(f);
-    if (r < 0)
-        say("cgroup: no cgroup v1 entry for %s in /proc/self/cgroup", ctl);
-    return r;
-}
-
 /* Makes a read-only controller mount writable, but only one that shows our
  * own cgroup: that is the container's, ours to divide.  A mount of any other
  * (the host's whole hierarchy bound in) stays read-only. */
-static int v1_make_writable(const struct v1_mount *m, const char *ctl)
+static int v1_make_writable(const struct cj_log *log, const struct v1_mount *m, const char *ctl)
 {
     struct statvfs sv;
     if (statvfs(m->mp, &sv) < 0)
-        return fail("cgroup: statvfs %s", m->mp);
+        return fail(log, "cgroup: statvfs %s", m->mp);
     if (!(sv.f_flag & ST_RDONLY))
         return 0;
     char own[PATH_MAX];
-    if (v1_own_cgroup(ctl, own, sizeof(own)) < 0)
+    if (own_cgroup(log, ctl, own, sizeof(own)) < 0)
         return -1;
     if (strcmp(own, m->root) != 0) {
-        say("cgroup: %s is read-only and shows the cgroup %s, not this process's (%s): only a "
-            "container's own cgroup is made writable.  Run codejail-init as the container's PID 1 (Docker "
-            "and containerd mount its own cgroup there), give it a writable cgroup, or run with --no-cgroups",
-            m->mp, m->root, own);
+        cj_log(log, CJ_LOG_ERROR,
+               "cgroup: %s is read-only and shows the cgroup %s, not this process's (%s): only a container's own "
+               "cgroup is made writable.  Run codejail-init as the container's PID 1 (Docker and containerd mount "
+               "its own cgroup there), give it a writable cgroup, or run with --no-cgroups",
+               m->mp, m->root, own);
         return -1;
     }
     /* A bind remount replaces every per-mount flag: keep the ones it had. */
@@ -359,11 +283,11 @@ static int v1_make_writable(const struct v1_mount *m, const char *ctl)
     keep |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
     keep |= (sv.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
     if (mount(NULL, m->mp, NULL, keep, NULL) < 0)
-        return not_writable(FIX_V1, "remount %s read-write", m->mp);
+        return not_writable(log, FIX_V1, "remount %s read-write", m->mp);
     /* Verify, not trust: a stacked read-only mount would still win. */
     if (statvfs(m->mp, &sv) < 0 || (sv.f_flag & ST_RDONLY)) {
         errno = EROFS;
-        return not_writable(FIX_V1, "%s is still read-only after the remount", m->mp);
+        return not_writable(log, FIX_V1, "%s is still read-only after the remount", m->mp);
     }
     return 0;
 }
@@ -372,11 +296,11 @@ static int v1_make_writable(const struct v1_mount *m, const char *ctl)
  * source superoptions.  Controllers are told by the super options, not by
  * the directory name, which distributions spell differently.  (A mount point
  * with a space would stay escaped, and its mkdir fail loudly.) */
-static int v1_find(const char *const *ctl, size_t n, struct v1_mount *m)
+static int v1_find(const struct cj_log *log, const char *const *ctl, size_t n, struct v1_mount *m)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (f == NULL)
-        return fail("cgroup: open /proc/self/mountinfo");
+        return fail(log, "cgroup: open /proc/self/mountinfo");
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
@@ -387,7 +311,7 @@ static int v1_find(const char *const *ctl, size_t n, struct v1_mount *m)
             continue;
         /* The last mount of a place is the one seen there. */
         for (size_t i = 0; i < n; i++)
-            if (has_word(opts, ctl[i], ",") && (m[i].mp[0] == '\0' || strcmp(m[i].mp, mp) == 0)) {
+            if (cj_has_word(opts, ctl[i], ",") && (m[i].mp[0] == '\0' || strcmp(m[i].mp, mp) == 0)) {
                 snprintf(m[i].mp, sizeof(m[i].mp), "%s", mp);
                 snprintf(m[i].root, sizeof(m[i].root), "%s", root);
             }
@@ -397,27 +321,27 @@ static int v1_find(const char *const *ctl, size_t n, struct v1_mount *m)
     return 0;
 }
 
-static int v1_prepare(const char *parent, bool own_mounts)
+static int v1_prepare(const struct cj_log *log, const char *parent, bool own_mounts)
 {
     static const char *const ctl[] = {"memory", "pids", "cpu"}; /* cpu is optional to the server */
     struct v1_mount m[3];
     memset(m, 0, sizeof(m));
-    if (v1_find(ctl, 3, m) < 0)
+    if (v1_find(log, ctl, 3, m) < 0)
         return -1;
     if (m[0].mp[0] == '\0' || m[1].mp[0] == '\0') {
         errno = ENOENT;
-        return not_writable(FIX_V2, "no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
+        return not_writable(log, FIX_V2, "no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
                             m[0].mp[0] ? "" : " memory", m[1].mp[0] ? "" : " pids");
     }
     for (int i = 0; i < 3; i++) {
         if (m[i].mp[0] == '\0')
             continue;
-        if (own_mounts && v1_make_writable(&m[i], ctl[i]) < 0)
+        if (own_mounts && v1_make_writable(log, &m[i], ctl[i]) < 0)
             return -1;
         int fd = open(m[i].mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-            return not_writable(FIX_V2, "open %s", m[i].mp);
-        int r = make_parent(fd, m[i].mp, parent, FIX_V1);
+            return not_writable(log, FIX_V2, "open %s", m[i].mp);
+        int r = make_parent(log, fd, m[i].mp, parent, FIX_V1);
         close(fd);
         if (r < 0)
             return -1;
@@ -425,12 +349,14 @@ static int v1_prepare(const char *parent, bool own_mounts)
     return 0;
 }
 
-int cgroups_prepare(const char *parent, bool own_mounts, bool relay)
+int cgroups_prepare(const struct cj_log *log, const char *parent, bool own_mounts, bool relay)
 {
     /* v2 when the root is cgroup2, as the server decides.  A hybrid host's
      * cgroup2 (at /sys/fs/cgroup/unified) holds no controller we use. */
     struct statfs sf;
-    if (statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
-        return v2_prepare(parent, own_mounts, relay);
-    return v1_prepare(parent, own_mounts);
+    bool v2 = statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+    int r = v2 ? v2_prepare(log, parent, own_mounts, relay) : v1_prepare(log, parent, own_mounts);
+    if (r == 0)
+        cj_log(log, CJ_LOG_DEBUG, "cgroup: %s delegated (cgroup %s)", parent, v2 ? "v2" : "v1");
+    return r;
 }

@@ -16,6 +16,8 @@
  * child's end, because a PID 1 that dies takes the whole container with it. */
 #include "init.h"
 
+#include "cgroup_parent.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -44,27 +46,7 @@
 #define MAX_GRACE_S 86400 /* a day: keeps seconds * 1000 far from overflow */
 #define KILL_SWEEP_MS 100 /* how often to re-sweep while SIGKILLing leftovers */
 
-#define DEFAULT_CGROUP_PARENT "codejail" /* the server's default cgroup_parent */
 #define DEFAULT_WORK_SIZE "256m"
-
-void say(const char *fmt, ...)
-{
-    /* One write() per line so our messages don't interleave mid-line with
-     * the child's output on a shared stderr. */
-    char buf[600];
-    int n = snprintf(buf, sizeof(buf), "codejail-init: ");
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    n += m > 0 ? m : 0;
-    if (n > (int)sizeof(buf) - 2)
-        n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
-        /* Nowhere left to report it. */
-    }
-}
 
 static int64_t now_ms(void)
 {
@@ -73,7 +55,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int fail(const char *fmt, ...)
+int fail(const struct cj_log *log, const char *fmt, ...)
 {
     int e = errno;
     char what[400];
@@ -81,7 +63,7 @@ int fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    say("%s: %s", what, strerror(e));
+    cj_log(log, CJ_LOG_ERROR, "%s: %s", what, strerror(e));
     return -1;
 }
 
@@ -114,11 +96,13 @@ static void usage(FILE *f)
             "  --work-tmpfs PATH[:SIZE]  mount a tmpfs of SIZE (default %s) on PATH\n"
             "                          for execution directories ($CODEJAIL_WORK_TMPFS)\n"
             "  --keep-caps             CMD keeps every capability in our bounding set\n"
+            "  --log-level LEVEL       error, warning, info (default) or debug\n"
+            "                          ($CODEJAIL_INIT_LOG_LEVEL)\n"
             "  --help                  show this help\n"
             "  --version               show the version\n"
             "\n"
             "Exit status: CMD's, 125 on a usage or set-up error, 127 if CMD cannot run.\n",
-            DEFAULT_GRACE_S, DEFAULT_CGROUP_PARENT, DEFAULT_WORK_SIZE);
+            DEFAULT_GRACE_S, CJ_CGROUP_PARENT_DEFAULT, DEFAULT_WORK_SIZE);
 }
 
 static bool parse_grace(const char *s, int *out)
@@ -160,7 +144,7 @@ static bool parse_work_tmpfs(const char *s, struct work_tmpfs *w)
 /* Returns -1 to go on, or the status to exit with right away. */
 static int parse_args(struct init_ctx *c, int argc, char **argv)
 {
-    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_PARENT, OPT_NO_CG, OPT_WORK, OPT_KEEP_CAPS, OPT_HELP, OPT_VERSION };
+    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_PARENT, OPT_NO_CG, OPT_WORK, OPT_KEEP_CAPS, OPT_LOG, OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {
         {"grace", required_argument, NULL, OPT_GRACE},
         {"no-namespaces", no_argument, NULL, OPT_NO_NS},
@@ -168,30 +152,37 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
         {"no-cgroups", no_argument, NULL, OPT_NO_CG},
         {"work-tmpfs", required_argument, NULL, OPT_WORK},
         {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
+        {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
 
+    const struct cj_log *log = &c->log;
     c->grace_s = DEFAULT_GRACE_S;
     c->namespaces = c->cgroups = true;
     /* Settings from the environment are checked even when an option
      * overrides them: a typo there would otherwise surface only in the
      * deployment that lacks the option. */
-    const char *env = getenv("CODEJAIL_INIT_GRACE");
+    const char *env = getenv("CODEJAIL_INIT_LOG_LEVEL");
+    if (env != NULL && env[0] != '\0' && !cj_log_level_parse(env, strlen(env), &c->log.level)) { /* "": info */
+        cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_INIT_LOG_LEVEL '%s' (" CJ_LOG_LEVELS ")", env);
+        return EXIT_SETUP;
+    }
+    env = getenv("CODEJAIL_INIT_GRACE");
     if (env != NULL && !parse_grace(env, &c->grace_s)) {
-        say("invalid CODEJAIL_INIT_GRACE '%s' (whole seconds, 0-%d)", env, MAX_GRACE_S);
+        cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_INIT_GRACE '%s' (whole seconds, 0-%d)", env, MAX_GRACE_S);
         return EXIT_SETUP;
     }
     env = getenv("CODEJAIL_CGROUP_PARENT");
-    c->cgroup_parent = env != NULL ? env : DEFAULT_CGROUP_PARENT;
-    if (!cgroup_parent_valid(c->cgroup_parent)) {
-        say("invalid CODEJAIL_CGROUP_PARENT '%s' (a relative cgroup path without '.' or '..')", env);
+    c->cgroup_parent = env != NULL ? env : CJ_CGROUP_PARENT_DEFAULT;
+    if (!cj_cgroup_parent_valid(c->cgroup_parent, strlen(c->cgroup_parent))) {
+        cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_CGROUP_PARENT '%s' (" CJ_CGROUP_PARENT_RULE ")", env);
         return EXIT_SETUP;
     }
     env = getenv("CODEJAIL_WORK_TMPFS");
     if (env != NULL && env[0] != '\0' && !parse_work_tmpfs(env, &c->work)) { /* "": none */
-        say("invalid CODEJAIL_WORK_TMPFS '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", env);
+        cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_WORK_TMPFS '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", env);
         return EXIT_SETUP;
     }
 
@@ -204,7 +195,7 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
         switch (opt) {
         case OPT_GRACE:
             if (!parse_grace(optarg, &c->grace_s)) {
-                say("invalid --grace '%s' (whole seconds, 0-%d)", optarg, MAX_GRACE_S);
+                cj_log(log, CJ_LOG_ERROR, "invalid --grace '%s' (whole seconds, 0-%d)", optarg, MAX_GRACE_S);
                 return EXIT_SETUP;
             }
             break;
@@ -212,8 +203,8 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
             c->namespaces = false;
             break;
         case OPT_PARENT:
-            if (!cgroup_parent_valid(optarg)) {
-                say("invalid --cgroup-parent '%s' (a relative cgroup path without '.' or '..')", optarg);
+            if (!cj_cgroup_parent_valid(optarg, strlen(optarg))) {
+                cj_log(log, CJ_LOG_ERROR, "invalid --cgroup-parent '%s' (" CJ_CGROUP_PARENT_RULE ")", optarg);
                 return EXIT_SETUP;
             }
             c->cgroup_parent = optarg;
@@ -223,12 +214,18 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
             break;
         case OPT_WORK:
             if (!parse_work_tmpfs(optarg, &c->work)) {
-                say("invalid --work-tmpfs '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", optarg);
+                cj_log(log, CJ_LOG_ERROR, "invalid --work-tmpfs '%s' (ABSOLUTE-PATH[:SIZE], SIZE like 256m)", optarg);
                 return EXIT_SETUP;
             }
             break;
         case OPT_KEEP_CAPS:
             c->keep_caps = true;
+            break;
+        case OPT_LOG:
+            if (!cj_log_level_parse(optarg, strlen(optarg), &c->log.level)) {
+                cj_log(log, CJ_LOG_ERROR, "invalid --log-level '%s' (" CJ_LOG_LEVELS ")", optarg);
+                return EXIT_SETUP;
+            }
             break;
         case OPT_HELP:
             usage(stdout);
@@ -237,18 +234,18 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
             printf("codejail-init %s\n", CODEJAIL_VERSION);
             return 0;
         case ':':
-            say("option '%s' needs an argument", argv[optind - 1]);
+            cj_log(log, CJ_LOG_ERROR, "option '%s' needs an argument", argv[optind - 1]);
             return EXIT_SETUP;
         default: /* optopt is set for "-x" (maybe inside "-xy"), not long ones */
             if (optopt != 0)
-                say("unknown option '-%c'", optopt);
+                cj_log(log, CJ_LOG_ERROR, "unknown option '-%c'", optopt);
             else
-                say("unknown option '%s'", argv[optind - 1]);
+                cj_log(log, CJ_LOG_ERROR, "unknown option '%s'", argv[optind - 1]);
             return EXIT_SETUP;
         }
     }
     if (optind >= argc) {
-        say("no command given (try --help)");
+        cj_log(log, CJ_LOG_ERROR, "no command given (try --help)");
         return EXIT_SETUP;
     }
     c->cmd = argv + optind;
@@ -264,12 +261,12 @@ static int setup(struct init_ctx *c)
     /* Not PID 1: make orphans come back to us rather than to the real init,
      * so we can reap them and find them at shutdown. */
     if (!c->pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-        return fail("prctl(PR_SET_CHILD_SUBREAPER)");
+        return fail(&c->log, "prctl(PR_SET_CHILD_SUBREAPER)");
 
     sigset_t all;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &c->orig_mask) < 0)
-        return fail("sigprocmask");
+        return fail(&c->log, "sigprocmask");
     /* Only now, with everything blocked (so no default action can strike
      * in between), reset what our parent may have set to SIG_IGN.  An
      * ignored SIGCHLD makes the kernel auto-reap children, losing the main
@@ -280,11 +277,11 @@ static int setup(struct init_ctx *c)
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa = {.sa_handler = SIG_DFL};
         if (sigaction(sig, &sa, NULL) < 0 && errno != EINVAL)
-            return fail("reset signal");
+            return fail(&c->log, "reset signal");
     }
     c->sfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
     if (c->sfd < 0)
-        return fail("signalfd");
+        return fail(&c->log, "signalfd");
 
     /* With every signal blocked and before the main child exists: it may
      * fail closed (exit 125) and nothing leaks. */
@@ -300,7 +297,7 @@ __attribute__((noreturn)) static void exec_child(const struct init_ctx *c)
     (void)setsid();
     const char *step;
     if (!c->keep_caps && caps_limit_to_server(&step) < 0) {
-        dprintf(STDERR_FILENO, "codejail-init: capabilities: %s: %s\n", step, strerror(errno));
+        cj_log(&c->log, CJ_LOG_ERROR, "capabilities: %s: %s", step, strerror(errno));
         _exit(EXIT_SETUP);
     }
     /* Dispositions are already SIG_DFL (reset in setup()); the mask is the
@@ -309,7 +306,7 @@ __attribute__((noreturn)) static void exec_child(const struct init_ctx *c)
     sigprocmask(SIG_SETMASK, &c->orig_mask, NULL);
     execvp(c->cmd[0], c->cmd);
     /* Still in the child: the stderr we share is the only way to say why. */
-    dprintf(STDERR_FILENO, "codejail-init: exec %s: %s\n", c->cmd[0], strerror(errno));
+    cj_log(&c->log, CJ_LOG_ERROR, "exec %s: %s", c->cmd[0], strerror(errno));
     _exit(EXIT_EXEC_FAILED);
 }
 
@@ -333,7 +330,7 @@ static bool reap(struct init_ctx *c)
         if (errno == EINTR)
             continue;
         if (errno != ECHILD)
-            say("waitpid: %s", strerror(errno));
+            cj_log(&c->log, CJ_LOG_ERROR, "waitpid: %s", strerror(errno));
         return false;
     }
 }
@@ -365,7 +362,9 @@ static void forward(struct init_ctx *c, int sig)
     if (c->child_exited || !is_forwarded(sig))
         return;
     if (kill(c->child, sig) < 0)
-        say("forward SIG%s to %d: %s", sigabbrev_np(sig), (int)c->child, strerror(errno));
+        cj_log(&c->log, CJ_LOG_ERROR, "forward SIG%s to %d: %s", sigabbrev_np(sig), (int)c->child, strerror(errno));
+    else
+        cj_log(&c->log, CJ_LOG_DEBUG, "forwarded SIG%s to %d", sigabbrev_np(sig), (int)c->child);
     /* Only the first request starts the clock: repeated SIGTERMs must not
      * postpone the SIGKILL forever.  A relay keeps no clock: the init inside
      * runs the grace twice (its main child, then the leftovers), and killing
@@ -382,7 +381,7 @@ static bool pump(struct init_ctx *c, int timeout_ms)
     struct pollfd p = {.fd = c->sfd, .events = POLLIN};
     int n = poll(&p, 1, timeout_ms);
     if (n < 0 && errno != EINTR) {
-        say("poll: %s", strerror(errno));
+        cj_log(&c->log, CJ_LOG_ERROR, "poll: %s", strerror(errno));
         /* Don't spin on a persistent failure; children are still reaped. */
         struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -395,7 +394,7 @@ static bool pump(struct init_ctx *c, int timeout_ms)
                 forward(c, (int)si[i].ssi_signo);
         }
         if (got < 0 && errno != EAGAIN && errno != EINTR)
-            say("read signalfd: %s", strerror(errno));
+            cj_log(&c->log, CJ_LOG_ERROR, "read signalfd: %s", strerror(errno));
     }
     /* Reap on every wake-up, not only on SIGCHLD: SIGCHLDs coalesce, and a
      * spare waitpid costs nothing. */
@@ -408,10 +407,10 @@ static void run_main_child(struct init_ctx *c)
         pump(c, timeout_until(c->kill_at_ms));
         if (c->child_exited || c->kill_at_ms < 0 || now_ms() < c->kill_at_ms)
             continue;
-        say("main child %d still running %d s after a stop signal; sending SIGKILL",
-            (int)c->child, c->grace_s);
+        cj_log(&c->log, CJ_LOG_WARNING, "main child %d still running %d s after a stop signal; sending SIGKILL",
+               (int)c->child, c->grace_s);
         if (kill(c->child, SIGKILL) < 0)
-            say("kill %d: %s", (int)c->child, strerror(errno));
+            cj_log(&c->log, CJ_LOG_ERROR, "kill %d: %s", (int)c->child, strerror(errno));
         c->kill_at_ms = -1; /* SIGKILL cannot be ignored; once is enough */
     }
 }
@@ -476,12 +475,12 @@ static void signal_descendants(const struct init_ctx *c, int sig)
     if (c->pid1) {
         /* As a namespace's init everything here descends from us. */
         if (kill(-1, sig) < 0 && errno != ESRCH)
-            say("kill(-1, SIG%s): %s", sigabbrev_np(sig), strerror(errno));
+            cj_log(&c->log, CJ_LOG_ERROR, "kill(-1, SIG%s): %s", sigabbrev_np(sig), strerror(errno));
         return;
     }
     DIR *dir = opendir("/proc"); /* O_CLOEXEC in glibc */
     if (dir == NULL) {
-        say("open /proc: %s", strerror(errno));
+        cj_log(&c->log, CJ_LOG_ERROR, "open /proc: %s", strerror(errno));
         return;
     }
     struct proc *v = NULL;
@@ -497,7 +496,7 @@ static void signal_descendants(const struct init_ctx *c, int sig)
             size_t ncap = cap ? cap * 2 : 256;
             struct proc *nv = realloc(v, ncap * sizeof(*nv));
             if (nv == NULL) {
-                say("out of memory scanning /proc; signalling what was found");
+                cj_log(&c->log, CJ_LOG_WARNING, "out of memory scanning /proc; signalling what was found");
                 break;
             }
             v = nv;
@@ -544,7 +543,8 @@ static void stop_leftovers(struct init_ctx *c)
      * already bounds how long this takes. */
     while (pump(c, killing ? KILL_SWEEP_MS : timeout_until(kill_at))) {
         if (!killing && now_ms() >= kill_at) {
-            say("descendants still running %d s after SIGTERM; sending SIGKILL", c->grace_s);
+            cj_log(&c->log, CJ_LOG_WARNING, "descendants still running %d s after SIGTERM; sending SIGKILL",
+                   c->grace_s);
             killing = true;
         }
         /* Repeat: a process may fork between our scan and its death, and
@@ -556,7 +556,7 @@ static void stop_leftovers(struct init_ctx *c)
 
 int main(int argc, char **argv)
 {
-    struct init_ctx c = {.sfd = -1, .kill_at_ms = -1};
+    struct init_ctx c = {.log = {CJ_LOG_INFO, "codejail-init"}, .sfd = -1, .kill_at_ms = -1};
     int rc = parse_args(&c, argc, argv);
     if (rc >= 0)
         return rc;
@@ -566,11 +566,12 @@ int main(int argc, char **argv)
     if (!c.relay) {
         c.child = fork();
         if (c.child < 0) {
-            say("fork: %s", strerror(errno));
+            cj_log(&c.log, CJ_LOG_ERROR, "fork: %s", strerror(errno));
             return EXIT_SETUP;
         }
         if (c.child == 0)
             exec_child(&c);
+        cj_log(&c.log, CJ_LOG_DEBUG, "main child %d: %s", (int)c.child, c.cmd[0]);
     }
 
     /* From here on nothing exits but the main child's end. */
@@ -579,6 +580,7 @@ int main(int argc, char **argv)
      * waited for, and the kernel killed them with it. */
     if (!c.relay)
         stop_leftovers(&c);
+    cj_log(&c.log, CJ_LOG_DEBUG, "main child %d ended (wait status %#x)", (int)c.child, (unsigned)c.child_status);
     if (WIFSIGNALED(c.child_status))
         return 128 + WTERMSIG(c.child_status);
     return WEXITSTATUS(c.child_status);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 enum {
     EXIT_SETUP = 125,       /* usage or set-up error: the command never ran */
     EXIT_EXEC_FAILED = 127, /* like a shell's "command not found" */
@@ -23,12 +25,13 @@ struct work_tmpfs {
 
 struct init_ctx {
     /* From the command line and the environment. */
+    struct cj_log log;         /* --log-level, $CODEJAIL_INIT_LOG_LEVEL; info */
     char **cmd;                /* NULL-terminated argv of the main child */
     int grace_s;               /* SIGTERM -> SIGKILL delay */
     bool namespaces;           /* false with --no-namespaces */
     bool cgroups;              /* false with --no-cgroups */
     bool keep_caps;            /* --keep-caps: CMD keeps our bounding set */
-    const char *cgroup_parent; /* validated by cgroup_parent_valid() */
+    const char *cgroup_parent; /* validated by cj_cgroup_parent_valid() */
     struct work_tmpfs work;
 
     pid_t self;
@@ -43,20 +46,17 @@ struct init_ctx {
     int64_t kill_at_ms; /* when to SIGKILL the main child; -1 when not due */
 };
 
-/* "codejail-init: ..." on stderr, one write per line. */
-void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* say("<what>: <strerror(errno)>") and return -1: set-up failures are
- * reported where they happen and end in exit 125. */
-int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cj_log(log, CJ_LOG_ERROR, "<what>: <strerror(errno)>") and return -1:
+ * set-up failures are reported where they happen and end in exit 125. */
+int fail(const struct cj_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* container.c: everything between the signal set-up and the main child. */
 int prepare_container(struct init_ctx *c);
 
 /* cgroups.c */
-bool cgroup_parent_valid(const char *parent);
 /* own_mounts: the mount namespace is ours to change; relay: we have just
  * made the container's namespaces (cgroup included) ourselves. */
-int cgroups_prepare(const char *parent, bool own_mounts, bool relay);
+int cgroups_prepare(const struct cj_log *log, const char *parent, bool own_mounts, bool relay);
 
 /* caps.c: between fork and exec (no allocation).  On failure returns -1 with
  * errno set and *step naming what failed. */

@@ -1,5 +1,8 @@
 #include "cgroup.h"
 
+#include "cgroup_parent.h"
+#include "files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,83 +59,9 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL); /* an early wake-up only shortens a bounded wait */
 }
 
-static int write_file(int dirfd, const char *name, const char *s)
-{
-    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(s);
-    /* cgroup files take one write per value: a short write is not resumable. */
-    ssize_t n = write(fd, s, len);
-    int r = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
-    close(fd);
-    return r;
-}
-
-/* Small files only (limits, controller lists, counters): the whole text,
- * NUL-terminated, trailing newlines dropped.  The kernel generates these whole
- * on the first read, so one read with room to spare gets all of it.  Returns
- * the length or -errno. */
-static int read_file(int dirfd, const char *name, char *buf, size_t size)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n;
-    do
-        n = read(fd, buf, size - 1);
-    while (n < 0 && errno == EINTR);
-    int e = n < 0 ? errno : (size_t)n == size - 1 ? EFBIG : 0;
-    close(fd);
-    if (e != 0)
-        return -e;
-    while (n > 0 && buf[n - 1] == '\n')
-        n--;
-    buf[n] = '\0';
-    return (int)n;
-}
-
-/* Whether a list separated by `seps` holds `word` whole ("cpu" is not in
- * "cpuset cpuacct"). */
-static int has_word(const char *list, const char *word, const char *seps)
-{
-    size_t wl = strlen(word);
-    for (const char *p = list; *p != '\0';) {
-        p += strspn(p, seps);
-        size_t len = strcspn(p, seps);
-        if (len == wl && strncmp(p, word, wl) == 0)
-            return 1;
-        p += len;
-    }
-    return 0;
-}
-
 static int is_dot_or_dotdot(const char *s, size_t len)
 {
     return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
-}
-
-/* A parent must stay inside the hierarchy: ".." would let a configuration put
- * sandboxes (and their limits) in someone else's part of the tree.  Empty and
- * "." components are harmless (the config allows them) and dropped here. */
-static int clean_parent(const char *p, char *out, size_t size)
-{
-    if (p == NULL || p[0] == '/' || strlen(p) >= size)
-        return -1;
-    size_t o = 0;
-    for (const char *s = p; *s != '\0'; s += strcspn(s, "/"), s += *s == '/') {
-        size_t len = strcspn(s, "/");
-        if ((len == 2 && s[0] == '.' && s[1] == '.') || len > NAME_MAX)
-            return -1;
-        if (len == 0 || is_dot_or_dotdot(s, len))
-            continue;
-        if (o > 0)
-            out[o++] = '/';
-        memcpy(out + o, s, len);
-        o += len;
-    }
-    out[o] = '\0';
-    return o > 0 ? 0 : -1; /* "" would mean the hierarchy's root itself */
 }
 
 /* Enables memory and pids (and cpu when it can) for the children of the
@@ -141,22 +70,22 @@ static int clean_parent(const char *p, char *out, size_t size)
 static int v2_enable(int dirfd, const char *path, int *cpu, cj_err *err)
 {
     char avail[1024], on[1024];
-    int r = read_file(dirfd, "cgroup.controllers", avail, sizeof(avail));
+    int r = cj_read_at(dirfd, "cgroup.controllers", avail, sizeof(avail));
     if (r < 0)
         return cj_fail(err, -r, "reading %s/cgroup.controllers", path);
-    int has_mem = has_word(avail, "memory", " "), has_pids = has_word(avail, "pids", " ");
+    int has_mem = cj_has_word(avail, "memory", " "), has_pids = cj_has_word(avail, "pids", " ");
     if (!has_mem || !has_pids)
         return cj_fail(err, ENOENT, "cgroup v2 controller(s)%s%s not delegated to %s", has_mem ? "" : " memory",
                        has_pids ? "" : " pids", path);
-    if (!has_word(avail, "cpu", " "))
+    if (!cj_has_word(avail, "cpu", " "))
         *cpu = 0;
-    if ((r = read_file(dirfd, "cgroup.subtree_control", on, sizeof(on))) < 0)
+    if ((r = cj_read_at(dirfd, "cgroup.subtree_control", on, sizeof(on))) < 0)
         return cj_fail(err, -r, "reading %s/cgroup.subtree_control", path);
     /* Already on: don't write, since the write itself fails with EBUSY where
      * the cgroup has processes (the namespace root of a container), even
      * when it would change nothing. */
-    if (!has_word(on, "memory", " ") || !has_word(on, "pids", " ")) {
-        r = write_file(dirfd, "cgroup.subtree_control", "+memory +pids");
+    if (!cj_has_word(on, "memory", " ") || !cj_has_word(on, "pids", " ")) {
+        r = cj_write_at(dirfd, "cgroup.subtree_control", "+memory +pids");
         if (r == -EBUSY)
             return cj_fail(err, EBUSY,
                            "enabling memory and pids in %s/cgroup.subtree_control: this cgroup has processes, and "
@@ -168,13 +97,13 @@ static int v2_enable(int dirfd, const char *path, int *cpu, cj_err *err)
     }
     /* cpu is optional (RLIMIT_CPU still bounds CPU time), and enabling it can
      * fail where memory and pids don't, e.g. with realtime tasks around. */
-    if (*cpu && !has_word(on, "cpu", " "))
-        (void)write_file(dirfd, "cgroup.subtree_control", "+cpu");
-    if ((r = read_file(dirfd, "cgroup.subtree_control", on, sizeof(on))) < 0)
+    if (*cpu && !cj_has_word(on, "cpu", " "))
+        (void)cj_write_at(dirfd, "cgroup.subtree_control", "+cpu");
+    if ((r = cj_read_at(dirfd, "cgroup.subtree_control", on, sizeof(on))) < 0)
         return cj_fail(err, -r, "reading %s/cgroup.subtree_control", path);
-    if (!has_word(on, "memory", " ") || !has_word(on, "pids", " "))
+    if (!cj_has_word(on, "memory", " ") || !cj_has_word(on, "pids", " "))
         return cj_fail(err, EIO, "%s/cgroup.subtree_control reads \"%s\" after enabling memory and pids", path, on);
-    if (!has_word(on, "cpu", " "))
+    if (!cj_has_word(on, "cpu", " "))
         *cpu = 0;
     return 0;
 }
@@ -234,8 +163,8 @@ static int v2_usable(void)
     if (fd < 0)
         return 0;
     char avail[1024];
-    int ok = read_file(fd, "cgroup.controllers", avail, sizeof(avail)) >= 0 && has_word(avail, "memory", " ") &&
-             has_word(avail, "pids", " ");
+    int ok = cj_read_at(fd, "cgroup.controllers", avail, sizeof(avail)) >= 0 && cj_has_word(avail, "memory", " ") &&
+             cj_has_word(avail, "pids", " ");
     close(fd);
     return ok;
 }
@@ -276,7 +205,7 @@ static int v1_find(char *mnt[CTL_N], char dev[CTL_N][32], cj_err *err)
             continue;
         unescape(mp);
         for (int c = 0; c < CTL_N && r == 0; c++) {
-            if (mnt[c] != NULL || !has_word(opts, ctl_name[c], ","))
+            if (mnt[c] != NULL || !cj_has_word(opts, ctl_name[c], ","))
                 continue;
             if ((mnt[c] = strdup(mp)) == NULL)
                 r = cj_fail(err, ENOMEM, "reading /proc/self/mountinfo");
@@ -321,10 +250,8 @@ static int init_v1(cj_cgroups *cgs, const char *parent, cj_err *err)
 int cj_cgroups_init(cj_cgroups **out, const char *parent, cj_err *err)
 {
     *out = NULL;
-    char clean[512];
-    if (clean_parent(parent, clean, sizeof(clean)) < 0)
-        return cj_fail(err, EINVAL, "cgroup parent '%s': expected a relative cgroup path without '..'",
-                       parent ? parent : "(null)");
+    if (!cj_cgroup_parent_valid(parent, parent ? strlen(parent) : 0))
+        return cj_fail(err, EINVAL, "cgroup parent '%s': expected " CJ_CGROUP_PARENT_RULE, parent ? parent : "(null)");
     cj_cgroups *cgs = calloc(1, sizeof(*cgs));
     if (cgs == NULL)
         return cj_fail(err, ENOMEM, "cgroups");
@@ -333,11 +260,11 @@ int cj_cgroups_init(cj_cgroups **out, const char *parent, cj_err *err)
     int cpu = 1;
     if ((cgs->v2 = v2_usable())) {
         cgs->nh = 1;
-        cgs->fd[0] = make_parent(CJ_CG_ROOT, clean, 1, &cpu, &cgs->dir[0], err);
+        cgs->fd[0] = make_parent(CJ_CG_ROOT, parent, 1, &cpu, &cgs->dir[0], err);
         cgs->ctl[CTL_MEMORY] = cgs->ctl[CTL_PIDS] = 0;
         cgs->ctl[CTL_CPU] = cpu ? 0 : -1;
     }
-    if (cgs->v2 ? cgs->fd[0] < 0 : init_v1(cgs, clean, err) < 0) {
+    if (cgs->v2 ? cgs->fd[0] < 0 : init_v1(cgs, parent, err) < 0) {
         cj_cgroups_free(cgs);
         return -1;
     }
@@ -367,11 +294,11 @@ static int set_verified(const cj_cgroup *cg, int ctl, const char *file, const ch
                         cj_err *err)
 {
     int h = cg->ctl[ctl];
-    int r = write_file(cg->fd[h], file, val);
+    int r = cj_write_at(cg->fd[h], file, val);
     if (r < 0)
         return cj_fail(err, -r, "writing '%s' to %s/%s", val, cg->dir[h], file);
     char got[128];
-    if ((r = read_file(cg->fd[h], file, got, sizeof(got))) < 0)
+    if ((r = cj_read_at(cg->fd[h], file, got, sizeof(got))) < 0)
         return cj_fail(err, -r, "reading back %s/%s", cg->dir[h], file);
     if (strcmp(got, want) != 0)
         return cj_fail(err, EIO, "%s/%s reads '%s' after writing '%s' (expected '%s')", cg->dir[h], file, got, val,
@@ -575,7 +502,7 @@ void cj_cgroup_kill(cj_cgroup *cg)
         return;
     cg->killed = 1;
     if (cg->v2 && cg->fd[0] >= 0)
-        (void)write_file(cg->fd[0], "cgroup.kill", "1"); /* ENOENT before 5.14 */
+        (void)cj_write_at(cg->fd[0], "cgroup.kill", "1"); /* ENOENT before 5.14 */
     for (int round = 0; round < CJ_KILL_ROUNDS; round++) {
         if (kill_listed(cg) == 0)
             return;
@@ -624,7 +551,7 @@ long long cj_cgroup_oom_kills(const cj_cgroup *cg)
         return -1;
     char buf[1024];
     /* v1 kernels before 4.13 have no oom_kill line: unknown, not zero. */
-    if (read_file(cg->fd[cg->ctl[CTL_MEMORY]], cg->v2 ? "memory.events" : "memory.oom_control", buf,
+    if (cj_read_at(cg->fd[cg->ctl[CTL_MEMORY]], cg->v2 ? "memory.events" : "memory.oom_control", buf,
                   sizeof(buf)) < 0)
         return -1;
     for (const char *p = buf; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {

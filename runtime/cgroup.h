@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "log.h"
 
 typedef struct cj_cgroups cj_cgroups; /* the service's parent, per hierarchy */
 typedef struct cj_cgroup cj_cgroup;   /* one execution's */
@@ -70,7 +71,9 @@ int cj_cgroup_destroy(cj_cgroup *cg, cj_err *err);
  * milliseconds (v1 most of all: ~9 ms an execution here), so finished ones
  * are kept, emptied and re-armed with the next execution's limits. */
 typedef struct cj_cgroup_pool cj_cgroup_pool;
-cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle);
+/* log: where a cgroup that cannot be reused or removed is reported; it
+ * must outlive the pool. */
+cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle, const struct cj_log *log);
 int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup **out, cj_err *err);
 /* Back into the pool once its processes are gone (or removed, past max_idle
  * or when it cannot be re-armed). */

@@ -9,6 +9,7 @@
 #include "cgroup.h"
 
 struct cj_cgroup_pool {
+    const struct cj_log *log;
     cj_cgroups *cgs;
     cj_cgroup **idle;
     size_t n_idle, max_idle;
@@ -16,7 +17,7 @@ struct cj_cgroup_pool {
     unsigned int tag; /* random: names stay apart between services sharing a parent */
 };
 
-cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
+cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle, const struct cj_log *log)
 {
     cj_cgroup_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -26,6 +27,7 @@ cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
         free(p);
         return NULL;
     }
+    p->log = log;
     p->cgs = cgs;
     p->max_idle = max_idle;
     /* Not the pid: services in pid namespaces of their own all have small,
@@ -35,11 +37,11 @@ cj_cgroup_pool *cj_cgroup_pool_new(cj_cgroups *cgs, size_t max_idle)
     return p;
 }
 
-static void destroy_logged(cj_cgroup *cg)
+static void destroy_logged(const cj_cgroup_pool *p, cj_cgroup *cg)
 {
     cj_err e = {0};
     if (cj_cgroup_destroy(cg, &e) < 0)
-        fprintf(stderr, "codejail-server: %s\n", e.msg);
+        cj_log(p->log, CJ_LOG_ERROR, "%s", e.msg);
 }
 
 /* Oldest first: the one whose last processes had the longest to exit.  One
@@ -60,11 +62,12 @@ int cj_cgroup_pool_get(cj_cgroup_pool *p, const cj_cgroup_limits *lim, cj_cgroup
             *out = cg;
             return 0;
         }
-        fprintf(stderr, "codejail-server: not reusing a cgroup: %s\n", e.msg);
-        destroy_logged(cg);
+        cj_log(p->log, CJ_LOG_WARNING, "not reusing a cgroup: %s", e.msg);
+        destroy_logged(p, cg);
     }
     char name[64];
     snprintf(name, sizeof(name), "exec-%08x-%llu", p->tag, ++p->seq);
+    cj_log(p->log, CJ_LOG_DEBUG, "cgroup pool: making %s (%zu idle, none free)", name, p->n_idle);
     return cj_cgroup_create(p->cgs, name, lim, out, err);
 }
 
@@ -81,7 +84,7 @@ void cj_cgroup_pool_put(cj_cgroup_pool *p, cj_cgroup *cg)
         p->idle[p->n_idle++] = cg;
         return;
     }
-    destroy_logged(cg);
+    destroy_logged(p, cg);
 }
 
 void cj_cgroup_pool_free(cj_cgroup_pool *p)
@@ -89,7 +92,7 @@ void cj_cgroup_pool_free(cj_cgroup_pool *p)
     if (p == NULL)
         return;
     while (p->n_idle > 0)
-        destroy_logged(p->idle[--p->n_idle]);
+        destroy_logged(p, p->idle[--p->n_idle]);
     free(p->idle);
     free(p);
 }

@@ -1,5 +1,9 @@
 #include "execdir.h"
 
+#include "files.h"
+#include "log.h"
+#include "logfield.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -8,22 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* Files are root-owned and read-only to the sandbox: it may read its code and
  * its library, never rewrite them. */
@@ -120,7 +108,7 @@ static int write_wrapper(int dirfd, const cj_execdir_spec *s, cj_err *err)
         free(text);
         return -1;
     }
-    int bad = write_all(fd, text, len) < 0;
+    int bad = cj_write_all(fd, text, len) < 0;
     free(text);
     return finish_file(fd, bad, "jailed_code", err);
 }
@@ -148,7 +136,7 @@ static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err)
     int fd = open_new(dirfd, "python_lib.zip", err);
     if (fd < 0)
         return -1;
-    return finish_file(fd, write_all(fd, zip, len) < 0, "python_lib.zip", err);
+    return finish_file(fd, cj_write_all(fd, zip, len) < 0, "python_lib.zip", err);
 }
 
 int cj_execdir_create(const cj_execdir_spec *s, char path[PATH_MAX], cj_err *err)
@@ -197,9 +185,16 @@ static int remove_entry(const char *fpath, const struct stat *sb, int typeflag, 
     (void)sb;
     (void)ftw;
     int r = (typeflag == FTW_DP || typeflag == FTW_D) ? rmdir(fpath) : unlink(fpath);
-    /* Keep going past one stubborn entry; the final rmdir reports failure. */
-    if (r < 0 && errno != ENOENT)
-        fprintf(stderr, "codejail-server: remove %s: %s\n", fpath, strerror(errno));
+    /* Keep going past one stubborn entry; the final rmdir reports failure.
+     * nftw passes no context, so main()'s logger cannot reach this line: a
+     * constant one writes it at every level.  The name is the sandbox's
+     * choice: escaped, so it cannot forge a line. */
+    if (r < 0 && errno != ENOENT) {
+        static const struct cj_log removal = {CJ_LOG_WARNING, "codejail-server"};
+        int e = errno;
+        char name[CJ_LOG_FIELD_BUF];
+        cj_log(&removal, CJ_LOG_WARNING, "remove %s: %s", cj_log_field(name, fpath, strlen(fpath)), strerror(e));
+    }
     return 0;
 }
 

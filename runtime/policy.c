@@ -89,7 +89,7 @@ static int plan_binds(cj_sandbox_env *env, const char *python_bin, cj_err *err)
 
 /* The interpreter runs with -S; the wrapper puts site's directories on
  * sys.path itself (see pysite.c). */
-static void plan_site(cj_sandbox_env *env, const char *python_bin)
+static void plan_site(const struct cj_log *log, cj_sandbox_env *env, const char *python_bin)
 {
     /* A broken interpreter is the probe's to report (health 503, the log
      * says why), not a reason to refuse to start: without the directories
@@ -97,7 +97,7 @@ static void plan_site(cj_sandbox_env *env, const char *python_bin)
     char *dirs = NULL;
     cj_err site_err = {0};
     if (cj_python_site_dirs(python_bin, &dirs, &site_err) < 0) {
-        fprintf(stderr, "codejail-server: %s; executions will run site.py themselves\n", site_err.msg);
+        cj_log(log, CJ_LOG_WARNING, "%s; executions will run site.py themselves", site_err.msg);
         return;
     }
     size_t n = strlen(dirs) + 256;
@@ -165,6 +165,7 @@ static int check_reach(const cj_sandbox_env *env, const cj_policy_opts *o, cj_er
 
 int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
 {
+    env->log = o->log;
     env->namespaces = o->namespaces;
     env->host_proc_fd = -1;
     /* Without a pid namespace the process group is all that holds an
@@ -176,7 +177,7 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     env->tmp_bytes = o->tmp_bytes;
     if (plan_binds(env, o->python_bin, err) < 0)
         return -1;
-    plan_site(env, o->python_bin);
+    plan_site(o->log, env, o->python_bin);
 
     int abi = cj_landlock_abi();
     struct utsname u;
@@ -215,18 +216,17 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
         if (cj_cgroups_init(&env->cgroups, o->cgroup_parent, err) < 0)
             return cj_wrap(err, "cgroup_parent '%s'", o->cgroup_parent);
         /* One idle cgroup per execution that can run at once, and the probe's. */
-        env->cgroup_pool = cj_cgroup_pool_new(env->cgroups, o->cgroup_pool + 1);
+        env->cgroup_pool = cj_cgroup_pool_new(env->cgroups, o->cgroup_pool + 1, o->log);
         if (env->cgroup_pool == NULL)
             return cj_fail(err, ENOMEM, "cgroup pool");
     }
     if (check_reach(env, o, err) < 0)
         return -1;
-    fprintf(stderr,
-            "codejail-server: confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, "
-            "cgroups %s\n",
-            env->namespaces ? "on" : "OFF", env->landlock ? "on" : "OFF", abi, env->seccomp ? "on" : "OFF",
-            env->apparmor_profile ? env->apparmor_profile : "OFF",
-            env->cgroups ? (cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1") : "OFF");
+    cj_log(o->log, CJ_LOG_INFO,
+           "confinement: namespaces %s, landlock %s (ABI %d), seccomp %s, apparmor %s, cgroups %s",
+           env->namespaces ? "on" : "OFF", env->landlock ? "on" : "OFF", abi, env->seccomp ? "on" : "OFF",
+           env->apparmor_profile ? env->apparmor_profile : "OFF",
+           env->cgroups ? (cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1") : "OFF");
     return 0;
 }
 
@@ -274,7 +274,7 @@ int cj_policy_compile_wrappers(cj_sandbox_env *env, cj_err *err)
         if (cj_python_compile(env->python_bin, text, len, CJ_PYC_PLACEHOLDER, &pyc, &pyc_len, &e) < 0) {
             /* As with the site directories: the startup probe judges an
              * interpreter that cannot even do this. */
-            fprintf(stderr, "codejail-server: %s; executions will run the source\n", e.msg);
+            cj_log(env->log, CJ_LOG_WARNING, "%s; executions will run the source", e.msg);
             free(text);
             free((char *)env->wrapper_pyc[0]);
             env->wrapper_pyc[0] = NULL;
@@ -284,5 +284,7 @@ int cj_policy_compile_wrappers(cj_sandbox_env *env, cj_err *err)
         env->wrapper_pyc[z] = pyc;
         env->wrapper_pyc_len[z] = pyc_len;
     }
+    cj_log(env->log, CJ_LOG_DEBUG, "wrappers compiled ahead: %zu and %zu bytes", env->wrapper_pyc_len[0],
+           env->wrapper_pyc_len[1]);
     return 0;
 }

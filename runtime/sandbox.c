@@ -16,6 +16,8 @@
 #include "cgroup.h"
 #include "cj_spawn.h"
 #include "execdir.h"
+#include "files.h"
+#include "log.h"
 #include "wire.h"
 
 _Static_assert(CJ_RECORDS_MAX == 2 * sizeof(struct cj_sandbox_record), "sandbox.h's bound is two records");
@@ -28,6 +30,7 @@ struct cj_sandbox {
     int namespaces;
     int warm;       /* a clone of the warm interpreter: not our child, never reaped here */
     int request_fd; /* waiting: where its request goes */
+    const struct cj_log *log;
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
@@ -50,17 +53,10 @@ static int make_input(const char *data, size_t len, cj_err *err)
     int fd = memfd_create("codejail-input", MFD_CLOEXEC);
     if (fd < 0)
         return cj_fail(err, errno, "memfd_create");
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            close(fd);
-            return cj_fail(err, e, "write input");
-        }
-        off += (size_t)n;
+    if (cj_write_all(fd, data, len) < 0) {
+        int e = errno;
+        close(fd);
+        return cj_fail(err, e, "write input");
     }
     if (lseek(fd, 0, SEEK_SET) < 0) {
         int e = errno;
@@ -108,6 +104,7 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
     sb->warm = warm;
     sb->namespaces = warm || env->namespaces;
     sb->request_fd = -1;
+    sb->log = env->log;
     for (int i = 0; i < CJ_STREAM_COUNT; i++)
         sb->fds[i] = -1;
     cj_execdir_spec ds = dir_spec(env, spec, warm);
@@ -481,7 +478,7 @@ void cj_sandbox_destroy(cj_sandbox *sb)
     if (sb->cgroup != NULL)
         cj_cgroup_pool_put(sb->pool, sb->cgroup);
     if (sb->dir[0] != '\0' && cj_execdir_remove(sb->dir, &e) < 0)
-        fprintf(stderr, "codejail-server: %s\n", e.msg);
+        cj_log(sb->log, CJ_LOG_ERROR, "%s", e.msg);
     free(sb);
 }
 

@@ -40,6 +40,7 @@
 
 #include "cj_seccomp.h"
 #include "confine.h"
+#include "log.h"
 #include "warm_settings.h"
 #include "wire.h"
 
@@ -47,6 +48,7 @@
 
 struct cj_warm {
     cj_warm_settings set;
+    struct cj_log log;
     int proc_fd;
     cj_seccomp seccomp;
 };
@@ -68,18 +70,20 @@ void *cj_warm_new(const char *blob, size_t len)
     if (w == NULL)
         return NULL;
     w->proc_fd = -1;
+    w->log = (struct cj_log){.level = CJ_LOG_INFO, .prog = "codejail-warm"};
     if (cj_warm_settings_parse(blob, len, &w->set, why, sizeof(why)) < 0) {
-        fprintf(stderr, "codejail-warm: %s\n", why);
+        cj_log(&w->log, CJ_LOG_ERROR, "%s", why);
         free(w);
         return NULL;
     }
+    w->log.level = w->set.log_level;
     cj_err err = {0};
     if (w->set.seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
-        fprintf(stderr, "codejail-warm: seccomp: %s\n", err.msg);
+        cj_log(&w->log, CJ_LOG_ERROR, "seccomp: %s", err.msg);
         return NULL;
     }
     if (w->set.apparmor != NULL && (w->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        perror("codejail-warm: /proc");
+        cj_log(&w->log, CJ_LOG_ERROR, "/proc: %s", strerror(errno));
         return NULL;
     }
     return w;
@@ -93,7 +97,7 @@ const char *cj_warm_setting(void *h, const char *key, size_t i)
     int bad;
     const char *v = cj_warm_settings_get(&w->set, key, i, &bad);
     if (bad) {
-        fprintf(stderr, "codejail-warm: no setting '%s'\n", key);
+        cj_log(&w->log, CJ_LOG_ERROR, "no setting '%s'", key);
         _exit(2);
     }
     return v;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "execdir.h"
+#include "log.h"
 #include "sandbox.h"
 
 static int add(char **list, size_t *n, size_t max, const char *v)
@@ -25,8 +26,8 @@ static int set_once(char **slot, const char *v)
 
 static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char *v, int *seen)
 {
-    static const char *const names[] = {"uid", "gid", "landlock", "seccomp", "tmp_bytes"};
-    for (int i = 0; i < 5; i++) {
+    static const char *const names[] = {"uid", "gid", "landlock", "seccomp", "tmp_bytes", "log_level"};
+    for (int i = 0; i < 6; i++) {
         if (strlen(names[i]) != k || memcmp(key, names[i], k) != 0)
             continue;
         if (seen[i]++)
@@ -43,8 +44,12 @@ static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char 
             s->landlock = x != 0;
         else if (i == 3)
             s->seccomp = x != 0;
-        else
+        else if (i == 4)
             s->tmp_bytes = x;
+        else if (x <= CJ_LOG_DEBUG)
+            s->log_level = (enum cj_log_level)x;
+        else
+            return -1;
         return 0;
     }
 #define IS(name) (k == sizeof(name) - 1 && memcmp(key, name, k) == 0)
@@ -69,7 +74,8 @@ static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char 
 int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, char *why, size_t whylen)
 {
     memset(s, 0, sizeof(*s));
-    int seen[5] = {0};
+    s->log_level = CJ_LOG_INFO;
+    int seen[6] = {0};
     for (size_t off = 0; off < len;) {
         const char *e = blob + off;
         size_t n = strnlen(e, len - off);
@@ -153,6 +159,7 @@ int cj_warm_settings_build(const cj_sandbox_env *env, const char *const *preload
     ADD("landlock=%d", env->landlock);
     ADD("seccomp=%d", env->seccomp != NULL);
     ADD("tmp_bytes=%lld", env->tmp_bytes);
+    ADD("log_level=%d", (int)(env->log != NULL ? env->log->level : CJ_LOG_INFO));
     if (env->apparmor_profile != NULL)
         ADD("apparmor=%s", env->apparmor_profile);
     for (size_t i = 0; env->binds && env->binds[i]; i++)

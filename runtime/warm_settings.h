@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "log.h"
 #include "layout.h"
 
 #define CJ_WARM_MAX_PRELOAD 64
@@ -18,6 +19,7 @@ typedef struct cj_warm_settings {
     gid_t gid;
     int landlock, seccomp;
     long long tmp_bytes;
+    enum cj_log_level log_level; /* the service's: the warm interpreter logs as it does */
     char *apparmor; /* NULL: off */
     char *binds[CJ_MAX_PATHS + 1], *links[CJ_MAX_PATHS + 1];
     size_t n_binds, n_links;

@@ -5,11 +5,13 @@
 #define CJ_POLICY_H
 
 #include "error.h"
+#include "log.h"
 #include "sandbox.h"
 
 enum cj_policy_mode { CJ_POLICY_OFF = 0, CJ_POLICY_IF_AVAILABLE = 1, CJ_POLICY_REQUIRED = 2 };
 
 typedef struct cj_policy_opts {
+    const struct cj_log *log;  /* main()'s; kept by the cgroup pool */
     const char *python_bin;
     int namespaces;
     enum cj_policy_mode landlock, seccomp, apparmor;

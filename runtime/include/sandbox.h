@@ -20,11 +20,13 @@ typedef struct cj_sandbox cj_sandbox;
 
 struct cj_seccomp;
 struct cj_cgroups;
+struct cj_log;
 struct cj_cgroup_pool;
 
 /* Fixed for the life of the service: resolved and verified once at startup
  * (see policy.c).  A NULL/0 member means that layer is off by configuration. */
 typedef struct cj_sandbox_env {
+    const struct cj_log *log; /* main()'s logger (log.h) */
     const char *python_bin;
     const char *wrapper; /* the jailed_code template text, loaded at startup */
     size_t wrapper_len;

@@ -302,7 +302,7 @@ def test_without_namespaces_an_unreachable_install_stops_startup(prefix, private
         assert svc.proc.returncode == 1, svc.log()
         noexec = os.path.join(private_install, "bin/../lib/codejail/codejail-noexec.so")
         lines = [line for line in svc.log().splitlines() if "cannot reach" in line]
-        assert lines == [f"codejail-server: the sandbox user (uid 65534) cannot reach {noexec}, the installed noexec "
+        assert lines == [f"codejail-server: error: the sandbox user (uid 65534) cannot reach {noexec}, the installed noexec "
                          "library (without namespaces every directory above it must be searchable by that user): "
                          "Permission denied"], svc.log()
         assert "listening" not in svc.log()

@@ -1,9 +1,10 @@
 /* libFuzzer driver for the configuration loader: any input, loaded over the
  * defaults, must either load into a config that keeps the loader's promises
  * or fail with a message, and leak nothing either way (ASan checks that).
- * Build: clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ihttp
- *        tests/fuzz/fuzz_config.c http/config.c -lyaml
+ * Build: clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ihttp -Icommon
+ *        tests/fuzz/fuzz_config.c http/config.c common/log.c common/files.c common/cgroup_parent.c -lyaml
  * Seed it with compose/codejail.yaml. */
+#include "cgroup_parent.h"
 #include "config.h"
 
 #include <stdint.h>
@@ -24,7 +25,8 @@ static void check_valid(const cj_config *c)
     MUST(c->listen != NULL && strchr(c->listen, ':') != NULL);
     MUST(c->user != NULL && c->user[0] != '\0');
     MUST(c->apparmor_profile != NULL && c->apparmor_profile[0] != '\0');
-    MUST(c->cgroup_parent != NULL && c->cgroup_parent[0] != '/' && strstr(c->cgroup_parent, "/../") == NULL);
+    MUST(c->cgroup_parent != NULL &&
+         (c->cgroup_parent[0] == '\0' || cj_cgroup_parent_valid(c->cgroup_parent, strlen(c->cgroup_parent))));
     MUST(c->max_concurrency >= 1 && c->max_queue >= 0);
     MUST(c->max_body_bytes >= 1024 && c->max_output_bytes >= 1024);
     MUST(c->limits.cpu >= 1 && c->limits.realtime >= 1 && c->limits.nproc >= 1);

@@ -229,6 +229,37 @@ def test_usage_error_is_125(init_bin, args):
     assert r.stderr.startswith(b"codejail-init: "), r.stderr
 
 
+@pytest.mark.parametrize("value", ["", "verbose", "warn", "info "])
+def test_bad_log_level_is_125(init_bin, value):
+    r = subprocess.run([init_bin, "--log-level", value, "true"], capture_output=True, timeout=TIMEOUT)
+    assert r.returncode == 125
+    assert r.stderr.startswith(f"codejail-init: error: invalid --log-level '{value}' (".encode()), r.stderr
+    if value:  # "" in the environment means the default
+        r = subprocess.run([init_bin, "true"], capture_output=True, timeout=TIMEOUT,
+                           env={**os.environ, "CODEJAIL_INIT_LOG_LEVEL": value})
+        assert r.returncode == 125
+        assert b"codejail-init: error: invalid CODEJAIL_INIT_LOG_LEVEL" in r.stderr, r.stderr
+
+
+def test_log_level_filters_and_labels(init_bin):
+    """info (the default) says nothing on a clean run; debug adds lines that
+    say their level; error still reports a failure."""
+    args = ["--no-namespaces", "--no-cgroups"]
+    r = subprocess.run([init_bin, *args, "true"], capture_output=True, timeout=TIMEOUT)
+    assert (r.returncode, r.stderr) == (0, b"")
+    r = subprocess.run([init_bin, *args, "true"], capture_output=True, timeout=TIMEOUT,
+                       env={**os.environ, "CODEJAIL_INIT_LOG_LEVEL": "DEBUG"})
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode == 0 and lines, r.stderr
+    assert all(l.startswith("codejail-init: debug: ") for l in lines), lines
+    assert any("main child" in l for l in lines), lines
+    # The flag wins over the environment.
+    r = subprocess.run([init_bin, "--log-level", "error", *args, "/nonexistent/cmd"], capture_output=True,
+                       timeout=TIMEOUT, env={**os.environ, "CODEJAIL_INIT_LOG_LEVEL": "debug"})
+    assert r.returncode == 127
+    assert r.stderr == b"codejail-init: error: exec /nonexistent/cmd: No such file or directory\n"
+
+
 def test_bad_grace_env_is_125(init_bin):
     r = subprocess.run([init_bin, "true"], capture_output=True, timeout=TIMEOUT,
                        env={**os.environ, "CODEJAIL_INIT_GRACE": "soon"})
@@ -246,7 +277,7 @@ def test_options_after_command_belong_to_command(init_bin):
 def test_exec_not_found_is_127(init_bin):
     r = subprocess.run([init_bin, "--", "/nonexistent/cmd"], capture_output=True, timeout=TIMEOUT)
     assert r.returncode == 127
-    assert r.stderr == b"codejail-init: exec /nonexistent/cmd: No such file or directory\n"
+    assert r.stderr == b"codejail-init: error: exec /nonexistent/cmd: No such file or directory\n"
 
 
 def test_exec_not_executable_is_127(init_bin, tmp_path):
@@ -255,7 +286,7 @@ def test_exec_not_executable_is_127(init_bin, tmp_path):
     script.chmod(0o644)
     r = subprocess.run([init_bin, "--", str(script)], capture_output=True, timeout=TIMEOUT)
     assert r.returncode == 127
-    assert r.stderr == f"codejail-init: exec {script}: Permission denied\n".encode()
+    assert r.stderr == f"codejail-init: error: exec {script}: Permission denied\n".encode()
 
 
 # ---- exit status -----------------------------------------------------------

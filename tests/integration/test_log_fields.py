@@ -41,3 +41,29 @@ def test_request_fields_are_escaped_and_capped(make_service):
     # Each line names its own request's fields, escaped.
     assert sum(b'slug="a\\ncodejail-server: startup check' in l for l in executions) == 1
     assert sum(b'context="e\\xED\\xA0\\x80 \\"quoted\\" back\\\\slash"' in l for l in executions) == 1
+
+
+def test_log_level_error_keeps_failures_only(make_service):
+    """log_level: error drops the info lines (startup, checks) and keeps a
+    failure, labelled so a grep for errors finds it."""
+    svc = make_service({"log_level": "error"}, name="logerror")
+    r = svc.run("x = 1")
+    assert r.status_code == 200 and r.json() == {"globals_dict": {"x": 1}}, r.text
+    r = svc.run("x = 2", python_path=["python_lib.zip"])  # names an upload that is not there
+    assert r.json()["emsg"] == "Couldn't execute sandboxed code: See logs.", r.text
+    log = svc.log()
+    assert "codejail-server: error: python_path names python_lib.zip but no file was uploaded\n" in log, log
+    for info in ("listening on", "confinement:", "startup check", "startup probe"):
+        assert info not in log, log
+
+
+def test_log_level_debug_adds_labelled_details(make_service):
+    """debug keeps the info lines as they were and adds detail lines, each
+    saying its level."""
+    svc = make_service({"log_level": "debug"}, name="logdebug")
+    r = svc.run("x = 1")
+    assert r.status_code == 200 and r.json() == {"globals_dict": {"x": 1}}, r.text
+    log = svc.log()
+    assert "codejail-server: startup probe passed: serving" in log, log
+    assert "codejail-server: debug: wrappers compiled ahead" in log, log
+    assert "codejail-server: debug: cgroup pool: making exec-" in log, log

@@ -42,7 +42,8 @@ int main(void)
     int v2 = cj_cgroups_is_v2(cgs);
     snprintf(pids_root, sizeof(pids_root), v2 ? "/sys/fs/cgroup/%s" : "/sys/fs/cgroup/pids/%s", parent);
 
-    cj_cgroup_pool *pool = cj_cgroup_pool_new(cgs, 1);
+    const struct cj_log log = {CJ_LOG_DEBUG, "test_cgroup_pool"};
+    cj_cgroup_pool *pool = cj_cgroup_pool_new(cgs, 1, &log);
     CHECK(pool != NULL);
     cj_cgroup_limits a = {.memory_bytes = 64 << 20, .pids = 7, .cpu_quota_us = 100000};
     cj_cgroup_limits b = {.memory_bytes = 32 << 20, .pids = 3, .cpu_quota_us = 50000};

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
     CHECK_STR(c.apparmor_profile, "codejail_sandbox");
     CHECK(c.landlock == CJ_LAYER_REQUIRED && c.seccomp == CJ_LAYER_REQUIRED);
     CHECK(c.namespaces == 1);
+    CHECK(c.log_level == CJ_LOG_INFO);
     CHECK(c.drain_timeout == 0);
     cj_config_free(&c);
     cj_config_free(&c); /* freeing twice is harmless: pointers are cleared */
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
                        "landlock: if-available\n"
                        "seccomp: off\n"
                        "namespaces: Off\n"
+                       "log_level: debug\n"
                        "drain_timeout: 2.5\n";
     cj_config_defaults(&c);
     CHECK(cj_config_load_string(&c, full, strlen(full), err, sizeof(err)) == 0);
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
     CHECK(c.apparmor == CJ_LAYER_REQUIRED && c.landlock == CJ_LAYER_IF_AVAILABLE && c.seccomp == CJ_LAYER_OFF);
     CHECK_STR(c.apparmor_profile, "my_profile");
     CHECK(c.namespaces == 0);
+    CHECK(c.log_level == CJ_LOG_DEBUG);
     CHECK(c.drain_timeout == 2.5);
     cj_limits l = cj_config_limits_for(&c, "course-v1:a+b+c", 15);
     CHECK(l.cpu == 9 && l.realtime == 2 && l.vmem == 0 && l.fsize == 0 && l.nproc == 1);
@@ -281,16 +284,32 @@ int main(int argc, char **argv)
     EXPECT_ERR("user: ''\n", "user: expected a non-empty string, got ''");
     EXPECT_ERR("user: \"a\\0b\"\n", "user: expected a non-empty string, got a value containing a NUL byte");
     EXPECT_ERR("apparmor_profile: [a]\n", "apparmor_profile: expected a non-empty string, got a list");
+    /* cgroup_parent: the rule codejail-init and the runtime apply too
+     * (common/cgroup_parent.c, tested in test_common), plus '' for none */
     EXPECT_OK("cgroup_parent: a/b\n");
     EXPECT_OK("cgroup_parent: ..a/b..\n");
-    const char *bad_cg[] = {"/abs", "..", "../x", "a/../b", "a/.."};
+    EXPECT_OK("cgroup_parent: ''\n");
+    const char *bad_cg[] = {"/abs", "..", "../x", "a/../b", "a/..", "a//b", "a/", "./a", "."};
     for (size_t i = 0; i < sizeof(bad_cg) / sizeof(bad_cg[0]); i++) {
-        char y[64], want[160];
+        char y[64], want[320];
         snprintf(y, sizeof(y), "cgroup_parent: '%s'\n", bad_cg[i]);
-        snprintf(want, sizeof(want), "cgroup_parent: expected a relative cgroup path without '..', got '%s'",
+        snprintf(want, sizeof(want),
+                 "cgroup_parent: expected a relative cgroup path (names joined by '/', none empty, '.' or '..'; no "
+                 "control characters; at most 255 bytes) or '' for none, got '%s'",
                  bad_cg[i]);
         EXPECT_ERR(y, want);
     }
+    EXPECT_ERR_PREFIX("cgroup_parent: \"a\\nb\"\n", "cgroup_parent: expected a relative cgroup path (");
+
+    /* --- log_level */
+    EXPECT_OK("log_level: error\n");
+    EXPECT_OK("log_level: Warning\n");
+    EXPECT_OK("log_level: info\n");
+    EXPECT_ERR("log_level: verbose\n", "log_level: expected one of error, warning, info, debug, got 'verbose'");
+    EXPECT_ERR("log_level: ''\n", "log_level: expected one of error, warning, info, debug, got ''");
+    EXPECT_ERR("log_level:\n", "log_level: expected one of error, warning, info, debug, got null");
+    EXPECT_ERR("log_level: [info]\n", "log_level: expected one of error, warning, info, debug, got a list");
+    EXPECT_ERR("CODE_JAIL: {log_level: info}\n", "CODE_JAIL: unknown key 'log_level'");
     /* values are quoted safely: control bytes escaped, long ones cut */
     EXPECT_ERR("apparmor: \"x\\ny\"\n", "apparmor: expected one of required, if-available, off, got 'x\\x0ay'");
     EXPECT_ERR("x" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: 1\n",

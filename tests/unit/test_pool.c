@@ -82,7 +82,8 @@ int main(void)
     struct kind k = {0};
     cj_pool_backend be = {.what = "fake", .make = make, .made = made, .settled = settled, .ended = ended,
                           .destroy = destroy, .refill_on_take = 0};
-    cj_pool *p = cj_pool_create(loop, 3, &be, &k, 1);
+    const struct cj_log log = {.level = CJ_LOG_INFO, .prog = "test_pool"};
+    cj_pool *p = cj_pool_create(loop, &log, 3, &be, &k, 1);
     CHECK(p != NULL && !cj_pool_ready(p)); /* filled from the loop, not inside create */
     spin(loop, 20);
     size_t settled_n = 9;
@@ -137,7 +138,7 @@ int main(void)
     /* A kind made asynchronously: waiting only once made; a failure
      * empties the slot; made for a drained pool: destroyed at once. */
     struct kind m = {.making = 1};
-    cj_pool *q = cj_pool_create(loop, 2, &be, &m, 0);
+    cj_pool *q = cj_pool_create(loop, &log, 2, &be, &m, 0);
     spin(loop, 20);
     CHECK(m.made == 0); /* not started */
     cj_pool_start(q);
