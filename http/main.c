@@ -44,15 +44,14 @@ static int beside_binary(const char *rel, const char *name, char *out, size_t le
     return (r < 0 || (size_t)r >= len) ? -1 : 0;
 }
 
-static int resolve_identity(const cj_config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+static int resolve_identity(const cj_config *cfg, uid_t *uid, gid_t *gid, cj_err *err)
 {
     struct passwd *pw = getpwnam(cfg->user);
     if (pw == NULL) {
-        snprintf(err, errlen, "user: no such user '%s'", cfg->user);
-        return -1;
+        return cj_fail(err, 0, "user: no such user '%s'", cfg->user);
     }
     if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-        snprintf(err, errlen, "user: '%s' is root; executions must run unprivileged", cfg->user);
+        cj_fail(err, 0, "user: '%s' is root; executions must run unprivileged", cfg->user);
         return -1;
     }
     *uid = pw->pw_uid;
@@ -60,20 +59,17 @@ static int resolve_identity(const cj_config *cfg, uid_t *uid, gid_t *gid, char *
     return 0;
 }
 
-static int check_paths(const cj_config *cfg, char *err, size_t errlen)
+static int check_paths(const cj_config *cfg, cj_err *err)
 {
     if (access(cfg->python_bin, X_OK) < 0) {
-        snprintf(err, errlen, "python_bin: %s: %s", cfg->python_bin, strerror(errno));
-        return -1;
+        return cj_fail(err, 0, "python_bin: %s: %s", cfg->python_bin, strerror(errno));
     }
     struct stat st;
     if (stat(cfg->work_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "work_dir: %s: %s", cfg->work_dir, errno ? strerror(errno) : "not a directory");
-        return -1;
+        return cj_fail(err, 0, "work_dir: %s: %s", cfg->work_dir, errno ? strerror(errno) : "not a directory");
     }
     if (geteuid() != 0) {
-        snprintf(err, errlen, "must start as root, to run executions as user '%s'", cfg->user);
-        return -1;
+        return cj_fail(err, 0, "must start as root, to run executions as user '%s'", cfg->user);
     }
     return 0;
 }
@@ -85,7 +81,7 @@ static enum cj_policy_mode mode_of(enum cj_layer_mode m)
 }
 
 static int init_policy(const struct cj_log *log, const cj_config *cfg, cj_sandbox_env *env, const char *noexec,
-                       char *err, size_t errlen)
+                       cj_err *err)
 {
     cj_policy_opts o = {
         .log = log,
@@ -102,12 +98,7 @@ static int init_policy(const struct cj_log *log, const cj_config *cfg, cj_sandbo
          * against the execution's memory cgroup as well. */
         .tmp_bytes = 64LL << 20,
     };
-    cj_err e = {0};
-    if (cj_policy_init(env, &o, &e) < 0) {
-        snprintf(err, errlen, "%s", e.msg);
-        return -1;
-    }
-    return 0;
+    return cj_policy_init(env, &o, err);
 }
 
 int main(int argc, char **argv)
@@ -159,20 +150,20 @@ int main(int argc, char **argv)
     char wrapper[PATH_MAX], noexec[PATH_MAX], zygote[PATH_MAX], warmlib[PATH_MAX];
     cj_server srv;
     cj_sandbox_env env = {.host_proc_fd = -1};
+    cj_err fail = {0};
     int rc = 1;
     if (beside_binary(CODEJAIL_REL_DATADIR, "jailed_code.py", wrapper, sizeof(wrapper)) < 0 ||
         beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0 ||
         beside_binary(CODEJAIL_REL_DATADIR, "warm_zygote.py", zygote, sizeof(zygote)) < 0 ||
         beside_binary(CODEJAIL_REL_LIBDIR, "codejail-warm.so", warmlib, sizeof(warmlib)) < 0) {
         cj_log(&log, CJ_LOG_ERROR, "cannot locate the installed data files");
-    } else if (check_paths(&cfg, err, sizeof(err)) < 0 ||
-               resolve_identity(&cfg, &env.uid, &env.gid, err, sizeof(err)) < 0 ||
-               init_policy(&log, &cfg, &env, noexec, err, sizeof(err)) < 0 ||
-               cj_server_init(&srv, &log, &cfg, &env, wrapper, err, sizeof(err)) < 0) {
-        cj_log(&log, CJ_LOG_ERROR, "%s", err);
+    } else if (check_paths(&cfg, &fail) < 0 || resolve_identity(&cfg, &env.uid, &env.gid, &fail) < 0 ||
+               init_policy(&log, &cfg, &env, noexec, &fail) < 0 ||
+               cj_server_init(&srv, &log, &cfg, &env, wrapper, &fail) < 0) {
+        cj_log(&log, CJ_LOG_ERROR, "%s", fail.msg);
         cj_policy_free(&env);
-    } else if (cj_server_enable_warm(&srv, zygote, warmlib, err, sizeof(err)) < 0) {
-        cj_log(&log, CJ_LOG_ERROR, "%s", err);
+    } else if (cj_server_enable_warm(&srv, zygote, warmlib, &fail) < 0) {
+        cj_log(&log, CJ_LOG_ERROR, "%s", fail.msg);
         cj_server_dispose(&srv);
     } else {
         rc = cj_server_run(&srv);

@@ -34,19 +34,17 @@ static int parse_listen(const char *spec, char *host, size_t hostlen, char *port
     return 0;
 }
 
-static int open_listener(const char *spec, char *err, size_t errlen)
+static int open_listener(const char *spec, cj_err *err)
 {
     char host[256], port[16];
     if (parse_listen(spec, host, sizeof(host), port, sizeof(port)) < 0) {
-        snprintf(err, errlen, "listen: expected HOST:PORT, got '%s'", spec);
-        return -1;
+        return cj_fail(err, 0, "listen: expected HOST:PORT, got '%s'", spec);
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
     int r = getaddrinfo(host, port, &hints, &res);
     if (r != 0) {
-        snprintf(err, errlen, "listen %s: %s", spec, gai_strerror(r));
-        return -1;
+        return cj_fail(err, 0, "listen %s: %s", spec, gai_strerror(r));
     }
     int fd = -1, e = 0;
     for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
@@ -65,7 +63,7 @@ static int open_listener(const char *spec, char *err, size_t errlen)
     }
     freeaddrinfo(res);
     if (fd < 0)
-        snprintf(err, errlen, "listen %s: %s", spec, strerror(e));
+        cj_fail(err, 0, "listen %s: %s", spec, strerror(e));
     return fd;
 }
 
@@ -196,7 +194,7 @@ static int load_file(const char *path, char **out, size_t *len)
 }
 
 int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, const cj_sandbox_env *env,
-                   const char *wrapper_path, char *err, size_t errlen)
+                   const char *wrapper_path, cj_err *err)
 {
     memset(srv, 0, sizeof(*srv));
     srv->log = log;
@@ -205,18 +203,14 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     char *wrapper;
     size_t wrapper_len;
     if (load_file(wrapper_path, &wrapper, &wrapper_len) < 0) {
-        snprintf(err, errlen, "%s: %s", wrapper_path, strerror(errno));
-        return -1;
+        return cj_fail(err, errno, "%s", wrapper_path);
     }
     srv->env.wrapper = wrapper;
     srv->env.wrapper_len = wrapper_len;
     srv->env.python_bin = cfg->python_bin;
     srv->env.work_dir = cfg->work_dir;
-    cj_err ce = {0};
-    if (cj_policy_compile_wrappers(&srv->env, &ce) < 0) {
-        snprintf(err, errlen, "%s", ce.msg);
+    if (cj_policy_compile_wrappers(&srv->env, err) < 0)
         return -1;
-    }
 
     /* Signals arrive on the loop through a signalfd; SIGPIPE is ignored
      * because a client that hangs up must never kill the service. */
@@ -227,21 +221,18 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
-        snprintf(err, errlen, "sigprocmask: %s", strerror(errno));
-        return -1;
+        return cj_fail(err, 0, "sigprocmask: %s", strerror(errno));
     }
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
-        snprintf(err, errlen, "signalfd: %s", strerror(errno));
-        return -1;
+        return cj_fail(err, 0, "signalfd: %s", strerror(errno));
     }
     if (cj_framing_in_place() < 0) {
         close(sfd);
-        snprintf(err, errlen, "strict HTTP framing is not in place: libh2o does not call phr_parse_request "
+        return cj_fail(err, 0, "strict HTTP framing is not in place: libh2o does not call phr_parse_request "
                               "through the dynamic linker (http/framing.h)");
-        return -1;
     }
-    int lfd = open_listener(cfg->listen, err, errlen);
+    int lfd = open_listener(cfg->listen, err);
     if (lfd < 0) {
         close(sfd);
         return -1;
@@ -265,7 +256,7 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     h2o_timeout_init(srv->ctx.loop, &srv->watch_timeout, CJ_WATCH_MS);
     srv->ex = cj_executor_create(srv->ctx.loop, cfg, &srv->env);
     if (srv->ex == NULL) {
-        snprintf(err, errlen, "out of memory");
+        cj_fail(err, 0, "out of memory");
         close(lfd);
         close(sfd);
         return -1;
@@ -281,17 +272,16 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     return 0;
 }
 
-int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, char *err, size_t errlen)
+int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, cj_err *err)
 {
     if (!srv->cfg->warm_enabled)
         return 0;
     if (!srv->env.namespaces) {
-        snprintf(err, errlen, "warm: the warm path always runs in namespaces; set namespaces: true");
+        cj_fail(err, 0, "warm: the warm path always runs in namespaces; set namespaces: true");
         return -1;
     }
     if (cj_executor_enable_warm(srv->ex, zygote_py, lib) < 0) {
-        snprintf(err, errlen, "warm: out of memory");
-        return -1;
+        return cj_fail(err, 0, "warm: out of memory");
     }
     return 0;
 }

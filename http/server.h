@@ -39,9 +39,9 @@ typedef struct cj_server {
  * env: the confinement resolved by cj_policy_init and the identity; the
  * server takes ownership of it (freed by cj_server_dispose). */
 int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, const cj_sandbox_env *env,
-                   const char *wrapper_path, char *err, size_t errlen);
+                   const char *wrapper_path, cj_err *err);
 /* Starts the warm interpreter (warm: enabled) from the installed files. */
-int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, char *err, size_t errlen);
+int cj_server_enable_warm(cj_server *srv, const char *zygote_py, const char *lib, cj_err *err);
 int cj_server_run(cj_server *srv);
 void cj_server_dispose(cj_server *srv);
 

@@ -66,18 +66,17 @@ EXPORT void cj_warm_exit(int code);
 void *cj_warm_new(const char *blob, size_t len)
 {
     struct cj_warm *w = calloc(1, sizeof(*w));
-    char why[128];
+    cj_err err = {0};
     if (w == NULL)
         return NULL;
     w->proc_fd = -1;
     w->log = (struct cj_log){.level = CJ_LOG_INFO, .prog = "codejail-warm"};
-    if (cj_warm_settings_parse(blob, len, &w->set, why, sizeof(why)) < 0) {
-        cj_log(&w->log, CJ_LOG_ERROR, "%s", why);
+    if (cj_warm_settings_parse(blob, len, &w->set, &err) < 0) {
+        cj_log(&w->log, CJ_LOG_ERROR, "%s", err.msg);
         free(w);
         return NULL;
     }
     w->log.level = w->set.log_level;
-    cj_err err = {0};
     if (w->set.seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
         cj_log(&w->log, CJ_LOG_ERROR, "seccomp: %s", err.msg);
         return NULL;

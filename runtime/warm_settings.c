@@ -71,7 +71,7 @@ static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char 
     return -1;
 }
 
-int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, char *why, size_t whylen)
+int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, cj_err *err)
 {
     memset(s, 0, sizeof(*s));
     s->log_level = CJ_LOG_INFO;
@@ -84,16 +84,14 @@ int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, ch
         const char *eq = memchr(e, '=', n);
         if (n == 0 || eq == NULL || !terminated ||
             parse_one(s, e, (size_t)(eq - e), eq + 1, seen) < 0) {
-            snprintf(why, whylen, "bad setting '%.*s'", (int)(n > 40 ? 40 : n), e);
             cj_warm_settings_free(s);
-            return -1;
+            return cj_fail(err, 0, "bad setting '%.*s'", (int)(n > 40 ? 40 : n), e);
         }
     }
     if (!seen[0] || !seen[1] || !seen[4] || s->uid == 0 || s->gid == 0 || s->wrapper[0] == NULL ||
         s->wrapper[1] == NULL) {
-        snprintf(why, whylen, "incomplete settings (uid, gid, tmp_bytes, wrapper0, wrapper1)");
         cj_warm_settings_free(s);
-        return -1;
+        return cj_fail(err, 0, "incomplete settings (uid, gid, tmp_bytes, wrapper0, wrapper1)");
     }
     return 0;
 }

@@ -29,9 +29,9 @@ typedef struct cj_warm_settings {
     char *wrapper[2]; /* jailed_code without and with python_lib.zip on sys.path */
 } cj_warm_settings;
 
-/* Parses blob into s (strings malloc'd).  -1 with why set on a missing,
+/* Parses blob into s (strings malloc'd).  -1 with err set on a missing,
  * unknown or repeated key, or too many entries. */
-int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, char *why, size_t whylen);
+int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, cj_err *err);
 void cj_warm_settings_free(cj_warm_settings *s);
 
 /* The settings for env: the blob (malloc'd) and its length. */

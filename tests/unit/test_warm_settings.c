@@ -14,8 +14,8 @@ static const char TEMPLATE[] = "#@SYS_PATH@\n#@EXEC_CHECK@\n#@PYTHON_PATH@\nrun(
 static int parses(const char *blob, size_t len)
 {
     cj_warm_settings s;
-    char why[128];
-    int rc = cj_warm_settings_parse(blob, len, &s, why, sizeof(why));
+    cj_err err = {0};
+    int rc = cj_warm_settings_parse(blob, len, &s, &err);
     if (rc == 0)
         cj_warm_settings_free(&s);
     return rc == 0;
@@ -35,8 +35,7 @@ int main(void)
     cj_err err = {0};
     CHECK(cj_warm_settings_build(&env, preload, 2, &blob, &len, &err) == 0);
     cj_warm_settings s;
-    char why[128] = "";
-    CHECK(blob != NULL && cj_warm_settings_parse(blob, len, &s, why, sizeof(why)) == 0);
+    CHECK(blob != NULL && cj_warm_settings_parse(blob, len, &s, &err) == 0);
     if (blob == NULL)
         return CHECK_DONE();
     CHECK(s.uid == 65534 && s.gid == 65533 && s.landlock == 1 && s.seccomp == 0 && s.tmp_bytes == 1 << 20);
