@@ -1,7 +1,9 @@
 /* The warm interpreter's settings (warm_settings.h): what the service
  * writes is what the library reads back; a blob that is not exactly that
  * (unknown, repeated or missing keys, an unterminated entry) is refused;
- * the Python side's keys are the ones the library knows. */
+ * every key warm_zygote.py (argv[1]) asks the library for is one it knows,
+ * and the Python side packs no message of its own (wire.h is C's alone). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,7 @@ static int parses(const char *blob, size_t len)
     return rc == 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     CHECK_INIT;
     const char *binds[] = {"/usr", "/etc/ld.so.cache", NULL}, *links[] = {"lib=usr/lib", NULL};
@@ -56,12 +58,27 @@ int main(void)
     CHECK(w1 != NULL && strstr(w1, "sys.path.append('python_lib.zip')") != NULL);
     /* The site directories are on the warm interpreter's sys.path already. */
     CHECK(w0 != NULL && strstr(w0, "dist-packages") == NULL);
-    /* Every key warm_zygote.py asks for is known; another is a bug. */
-    const char *python_keys[] = {"syspath", "preload", "wrapper0", "wrapper1"};
-    for (int i = 0; i < 4; i++) {
-        cj_warm_settings_get(&s, python_keys[i], 0, &bad);
+    /* Every key warm_zygote.py asks for (setting("KEY")) is known. */
+    FILE *f = argc > 1 ? fopen(argv[1], "re") : NULL;
+    CHECK(f != NULL);
+    static char py[1 << 16];
+    size_t pylen = f != NULL ? fread(py, 1, sizeof(py) - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    py[pylen] = '\0';
+    int asked = 0;
+    for (const char *q = strstr(py, "setting(\""); q != NULL; q = strstr(q + 1, "setting(\"")) {
+        char key[32] = "";
+        if (sscanf(q, "setting(\"%31[a-z0-9_]\")", key) != 1)
+            continue;
+        cj_warm_settings_get(&s, key, 0, &bad);
+        if (bad)
+            fprintf(stderr, "warm_zygote.py asks for '%s', which the library does not know\n", key);
         CHECK(bad == 0);
+        asked++;
     }
+    CHECK(asked >= 4); /* syspath, preload, wrapper0, wrapper1 */
+    CHECK(strstr(py, "struct.Struct") == NULL && strstr(py, ".pack(") == NULL);
     cj_warm_settings_get(&s, "uid", 0, &bad);
     CHECK(bad == 1);
     cj_warm_settings_free(&s);
