@@ -157,5 +157,6 @@ int main(void)
     CHECK(m.destroyed == 3 && !cj_pool_ready(q));
     cj_pool_destroy(q);
     CHECK(m.destroyed == m.made);
+    h2o_evloop_destroy(loop);
     return CHECK_DONE();
 }
