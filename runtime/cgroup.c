@@ -35,6 +35,9 @@ struct cj_cgroups {
     int ctl[CTL_N];   /* hierarchy index of each controller, -1 when absent */
     char *dir[CTL_N]; /* <mount>/<parent> */
     int fd[CTL_N];    /* O_DIRECTORY of dir[] */
+    char *mount[CTL_N];   /* the hierarchy's mount, to make dir[] again */
+    char *created[CTL_N]; /* the topmost directory of dir[] this service made, or NULL */
+    char *parent;
 };
 
 struct cj_cgroup {
@@ -112,7 +115,8 @@ static int v2_enable(int dirfd, const char *path, int *cpu, cj_err *err)
  * fd, so nothing renamed meanwhile can redirect us outside the hierarchy.  On
  * v2 the controllers are enabled on the way down, root to parent inclusive:
  * a cgroup can only pass on the controllers its own parent gave it. */
-static int make_parent(const char *mount, const char *parent, int v2, int *cpu, char **out_path, cj_err *err)
+static int make_parent(const char *mount, const char *parent, int v2, int *cpu, char **out_path, char **created,
+                       cj_err *err)
 {
     char path[PATH_MAX];
     size_t plen = (size_t)snprintf(path, sizeof(path), "%s", mount);
@@ -129,7 +133,12 @@ static int make_parent(const char *mount, const char *parent, int v2, int *cpu, 
         if (comp == NULL)
             break;
         plen += (size_t)snprintf(path + plen, sizeof(path) - plen, "/%s", comp);
-        if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
+        if (mkdirat(fd, comp, 0755) == 0) {
+            if (*created == NULL && (*created = strdup(path)) == NULL) {
+                cj_fail(err, ENOMEM, "cgroup path");
+                goto fail;
+            }
+        } else if (errno != EEXIST) {
             cj_fail(err, errno, "creating %s", path);
             goto fail;
         }
@@ -235,12 +244,16 @@ static int init_v1(cj_cgroups *cgs, const char *parent, cj_err *err)
         if (cgs->ctl[c] >= 0)
             continue;
         size_t h = cgs->nh;
-        if ((cgs->fd[h] = make_parent(mnt[c], parent, 0, NULL, &cgs->dir[h], err)) < 0) {
+        cgs->nh++;
+        if ((cgs->mount[h] = strdup(mnt[c])) == NULL) {
+            r = cj_fail(err, ENOMEM, "cgroups");
+            break;
+        }
+        if ((cgs->fd[h] = make_parent(cgs->mount[h], parent, 0, NULL, &cgs->dir[h], &cgs->created[h], err)) < 0) {
             r = cj_wrap(err, "cgroup v1 %s", ctl_name[c]);
             break;
         }
         cgs->ctl[c] = (int)h;
-        cgs->nh++;
     }
     for (int c = 0; c < CTL_N; c++)
         free(mnt[c]);
@@ -257,10 +270,16 @@ int cj_cgroups_init(cj_cgroups **out, const char *parent, cj_err *err)
         return cj_fail(err, ENOMEM, "cgroups");
     for (int i = 0; i < CTL_N; i++)
         cgs->fd[i] = cgs->ctl[i] = -1;
+    if ((cgs->parent = strdup(parent)) == NULL) {
+        cj_cgroups_free(cgs);
+        return cj_fail(err, ENOMEM, "cgroups");
+    }
     int cpu = 1;
     if ((cgs->v2 = v2_usable())) {
         cgs->nh = 1;
-        cgs->fd[0] = make_parent(CJ_CG_ROOT, parent, 1, &cpu, &cgs->dir[0], err);
+        cgs->mount[0] = strdup(CJ_CG_ROOT);
+        cgs->fd[0] = cgs->mount[0] == NULL ? cj_fail(err, ENOMEM, "cgroups")
+                                           : make_parent(CJ_CG_ROOT, parent, 1, &cpu, &cgs->dir[0], &cgs->created[0], err);
         cgs->ctl[CTL_MEMORY] = cgs->ctl[CTL_PIDS] = 0;
         cgs->ctl[CTL_CPU] = cpu ? 0 : -1;
     }
@@ -272,7 +291,24 @@ int cj_cgroups_init(cj_cgroups **out, const char *parent, cj_err *err)
     return 0;
 }
 
-/* Leaves the parent directories: other service instances may share them. */
+/* The lifetime rule for parent directories, which other instances may
+ * share: an instance removes at its end what it made at its start, deepest
+ * first, as far as each is empty (rmdir refuses one that holds a cgroup or a
+ * process: another instance's, then, which removes it in turn); an instance
+ * whose parent was removed under it makes it again (remake_parent). */
+static void remove_created(const char *dir, const char *created)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", dir);
+    size_t top = strlen(created);
+    while (strlen(path) >= top && rmdir(path) == 0) {
+        char *slash = strrchr(path, '/');
+        if (slash == NULL)
+            return;
+        *slash = '\0';
+    }
+}
+
 void cj_cgroups_free(cj_cgroups *cgs)
 {
     if (cgs == NULL)
@@ -280,9 +316,34 @@ void cj_cgroups_free(cj_cgroups *cgs)
     for (int i = 0; i < CTL_N; i++) {
         if (cgs->fd[i] >= 0)
             close(cgs->fd[i]);
+        if (cgs->created[i] != NULL && cgs->dir[i] != NULL)
+            remove_created(cgs->dir[i], cgs->created[i]);
         free(cgs->dir[i]);
+        free(cgs->mount[i]);
+        free(cgs->created[i]);
     }
+    free(cgs->parent);
     free(cgs);
+}
+
+/* Another instance ended and removed the parent it had made, which we
+ * found there and use: make it again (ours now, to remove at our end). */
+static int remake_parent(cj_cgroups *cgs, size_t h, cj_err *err)
+{
+    int cpu = 1;
+    char *dir = NULL, *created = NULL;
+    int fd = make_parent(cgs->mount[h], cgs->parent, cgs->v2, &cpu, &dir, &created, err);
+    if (fd < 0)
+        return -1;
+    close(cgs->fd[h]);
+    free(cgs->dir[h]);
+    cgs->fd[h] = fd;
+    cgs->dir[h] = dir;
+    if (cgs->created[h] == NULL)
+        cgs->created[h] = created;
+    else
+        free(created);
+    return 0;
 }
 
 int cj_cgroups_is_v2(const cj_cgroups *cgs) { return cgs != NULL && cgs->v2; }
@@ -410,7 +471,10 @@ int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *
         }
         /* EEXIST is an error too: a leftover may hold processes or other
          * limits, and we would remove it as ours later. */
-        if (mkdirat(cgs->fd[h], name, 0755) < 0) {
+        int made = mkdirat(cgs->fd[h], name, 0755);
+        if (made < 0 && errno == ENOENT && remake_parent(cgs, h, err) == 0)
+            made = mkdirat(cgs->fd[h], name, 0755);
+        if (made < 0) {
             cj_fail(err, errno, "creating cgroup %s", path);
             free(path);
             goto fail;

@@ -453,22 +453,51 @@ int main(void)
     while (waitpid(-1, NULL, 0) > 0) /* the reparented grandchild */
         ;
 
-    cj_cgroups_free(cgs);
-    /* free leaves the parents (shared with other instances): we remove ours. */
-    CHECK(exists(cgfile(p, sizeof(p), c.l.mem, c.parent, "")));
+    /* --- the parent vanished under us (another instance that made it
+     * ended): it is made again, and is then ours to remove */
     char top[64];
     snprintf(top, sizeof(top), "codejail-test-%d", (int)getpid());
     const char *mounts[] = {c.l.mem, c.l.pids, c.l.cpu};
-    const char *names[] = {"lim", "none", "tiny", "kill", "live"};
+    int distinct[3];
+    for (int i = 0; i < 3; i++)
+        distinct[i] = mounts[i][0] != '\0' && !(i > 0 && strcmp(mounts[i], mounts[0]) == 0) &&
+                      !(i > 1 && strcmp(mounts[i], mounts[1]) == 0);
+    for (int i = 0; i < 3; i++)
+        if (distinct[i]) {
+            CHECK(rmdir(cgfile(p, sizeof(p), mounts[i], c.parent, "")) == 0);
+            CHECK(rmdir(cgfile(p, sizeof(p), mounts[i], top, "")) == 0);
+        }
+    CHECK(cj_cgroup_create(cgs, "again", &lim, &cg, &e) == 0);
+    CHECK(cg != NULL && exists(cgfile(p, sizeof(p), c.l.mem, c.parent, "again")));
+    CHECK(cj_cgroup_destroy(cg, &e) == 0);
+
+    /* --- at its end an instance removes the parents it made, empty */
+    cj_cgroups_free(cgs);
+    const char *names[] = {"lim", "none", "tiny", "kill", "live", "again"};
     for (int i = 0; i < 3; i++) {
-        if (mounts[i][0] == '\0' || (i > 0 && strcmp(mounts[i], mounts[0]) == 0) ||
-            (i > 1 && strcmp(mounts[i], mounts[1]) == 0))
+        if (!distinct[i])
             continue;
+        CHECK(!exists(cgfile(p, sizeof(p), mounts[i], top, "")));
         for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) { /* left by a failed check */
             snprintf(rel, sizeof(rel), "%s/%s", c.parent, names[n]);
             (void)rmdir(cgfile(p, sizeof(p), mounts[i], rel, ""));
         }
-        CHECK(rmdir(cgfile(p, sizeof(p), mounts[i], c.parent, "")) == 0);
+        (void)rmdir(cgfile(p, sizeof(p), mounts[i], c.parent, ""));
+        (void)rmdir(cgfile(p, sizeof(p), mounts[i], top, ""));
+    }
+
+    /* --- ...and leaves what was there before it (an operator's, or
+     * another instance's still in use) */
+    for (int i = 0; i < 3; i++)
+        if (distinct[i])
+            CHECK(mkdir(cgfile(p, sizeof(p), mounts[i], top, ""), 0755) == 0);
+    CHECK(cj_cgroups_init(&cgs, c.parent, &e) == 0);
+    cj_cgroups_free(cgs);
+    for (int i = 0; i < 3; i++) {
+        if (!distinct[i])
+            continue;
+        CHECK(exists(cgfile(p, sizeof(p), mounts[i], top, "")));
+        CHECK(!exists(cgfile(p, sizeof(p), mounts[i], c.parent, ""))); /* made by it: gone */
         CHECK(rmdir(cgfile(p, sizeof(p), mounts[i], top, "")) == 0);
     }
     return CHECK_DONE();
