@@ -1,10 +1,16 @@
 """pytest plugin: tests/integration's `service` is the running container
 (remote.py says how and what is left out)."""
 
+import os
+import sys
+
 import pytest
 
-import cjtest
-import remote
+# cjtest from tests/lib: under --noconftest nothing else puts it on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+
+import cjtest  # noqa: E402
+import remote  # noqa: E402
 
 
 class ContainerService(cjtest.Service):

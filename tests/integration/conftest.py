@@ -17,12 +17,15 @@ user, nothing adopted by this (subreaper) process.
 
 import os
 import shutil
+import sys
 
 import pytest
 
-import cjtest
+# cjtest, shared by every tier, from tests/lib (see its docstring).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 
-from cjtest import SECRET_ENV, SECRET_VALUE
+import cjtest  # noqa: E402
+from cjtest import SECRET_ENV, SECRET_VALUE  # noqa: E402
 
 # Services currently running, so every test can be checked for leftovers.
 _LIVE = []

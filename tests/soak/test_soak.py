@@ -33,7 +33,8 @@ import zipfile
 import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+# No conftest.py here: `import conftest` below must be the integration tier's.
+sys.path[:0] = [os.path.join(HERE, os.pardir, "lib"), os.path.join(HERE, os.pardir, "integration")]
 
 import pytest  # noqa: E402
 

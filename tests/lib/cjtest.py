@@ -1,10 +1,16 @@
-"""Helpers for the black-box HTTP tests of codejail-server.
+"""Helpers shared by the black-box test tiers of codejail-server.
 
 Everything here talks to an installed tree ($CODEJAIL_PREFIX) the way
 operators and the Open edX client do: the service is started under
 codejail-init, configured by a YAML file, and reached over HTTP on 127.0.0.1.
 Every wait is bounded; nothing here sleeps for a fixed time to "let things
 settle" except between polls.
+
+Each tier's entry point (its conftest.py; test_soak.py, bench.py and the
+container plugins, which run without one) puts this directory on sys.path
+from its own file's path: so pytest and bench.py run from any directory, and
+the VM guest, which gets the source tree but sets PYTHONPATH to its own
+directory, runs tests/escape unchanged.
 """
 
 import ctypes
