@@ -34,23 +34,9 @@ _STARTED_PIDS = set()
 cjtest.become_subreaper()
 
 
-def _prefix():
-    prefix = os.environ.get("CODEJAIL_PREFIX")
-    if not prefix:
-        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree "
-                    "(bin/codejail-server, bin/codejail-init, share/codejail/)", pytrace=False)
-    for rel in ("bin/codejail-server", "bin/codejail-init"):
-        path = os.path.join(prefix, rel)
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing or not executable (CODEJAIL_PREFIX={prefix})", pytrace=False)
-    if not os.path.isdir(os.path.join(prefix, "share", "codejail")):
-        pytest.fail(f"{prefix}/share/codejail is missing", pytrace=False)
-    return prefix
-
-
 @pytest.fixture(scope="session")
 def prefix():
-    return _prefix()
+    return cjtest.installed_prefix()
 
 
 def _start(prefix, config, env, name, expect_health):

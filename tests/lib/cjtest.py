@@ -13,6 +13,7 @@ the VM guest, which gets the source tree but sets PYTHONPATH to its own
 directory, runs tests/escape unchanged.
 """
 
+import collections
 import ctypes
 import io
 import json
@@ -61,15 +62,21 @@ def become_subreaper():
 
 # ---- /proc ------------------------------------------------------------------
 
+# start (clock ticks after boot) tells a pid from its reuse.
+ProcStat = collections.namedtuple("ProcStat", "state ppid session start comm")
+
+
 def proc_stat(pid):
-    """(state, ppid) of pid, or None when it is gone."""
+    """ProcStat of pid, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
+    # comm may hold spaces and ')': the fields start after the last ')'.
     fields = data[data.rindex(")") + 2:].split()
-    return fields[0], int(fields[1])
+    return ProcStat(fields[0], int(fields[1]), int(fields[3]), int(fields[19]),
+                    data[data.index("(") + 1:data.rindex(")")])
 
 
 def proc_uid(pid):
@@ -117,6 +124,16 @@ def descendants(root, procs=None):
     return found
 
 
+def prepared(pid, server_bin):
+    """Whether pid is a sandbox prepared ahead of a request and still
+    waiting for one: it still runs the server's binary (a request makes it
+    exec python)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(server_bin)
+    except OSError:
+        return False
+
+
 def describe(pid):
     return f"pid {pid} uid {proc_uid(pid)} cwd {proc_cwd(pid)!r} cmd {proc_cmdline(pid)!r}"
 
@@ -130,6 +147,15 @@ def wait_for(pred, timeout, interval=0.02):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def read_text(path):
+    """A log file's text so far ("" before it exists)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def under(path, root):
@@ -269,6 +295,23 @@ def response_parts(raw):
 
 # ---- the service ------------------------------------------------------------
 
+def installed_prefix():
+    """$CODEJAIL_PREFIX, the installed tree; unset or incomplete FAILS the
+    test (never skips), so CI cannot go green without running it."""
+    import pytest  # here: bench.py uses this module without pytest
+    prefix = os.environ.get("CODEJAIL_PREFIX")
+    if not prefix:
+        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree "
+                    "(bin/codejail-server, bin/codejail-init, share/codejail/)", pytrace=False)
+    for rel in ("bin/codejail-server", "bin/codejail-init"):
+        path = os.path.join(prefix, rel)
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing or not executable (CODEJAIL_PREFIX={prefix})", pytrace=False)
+    if not os.path.isdir(os.path.join(prefix, "share", "codejail")):
+        pytest.fail(f"{prefix}/share/codejail is missing", pytrace=False)
+    return prefix
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -278,11 +321,14 @@ def free_port():
 class Service:
     """One codejail-server under codejail-init, as operators start it."""
 
-    def __init__(self, prefix, config=None, env=None, name="svc"):
+    def __init__(self, prefix, config=None, env=None, name="svc", home=None, init_args=()):
+        """home: an existing directory for its files (default a new one in
+        $TMPDIR); init_args: codejail-init's options."""
         self.prefix = prefix
         self.init_bin = os.path.join(prefix, "bin", "codejail-init")
         self.server_bin = os.path.join(prefix, "bin", "codejail-server")
-        self.home = tempfile.mkdtemp(prefix=f"cj-itest-{name}-")
+        self.init_args = list(init_args)
+        self.home = home or tempfile.mkdtemp(prefix=f"cj-itest-{name}-")
         self.config = dict(config or {})
         # A private work_dir per service (unless the test chooses one), so
         # "nothing left behind" is simply "it is empty".
@@ -313,18 +359,22 @@ class Service:
 
     # -- lifecycle --
 
+    def environment(self):
+        """Ours, without what would override the command line, and the
+        test's own."""
+        env = {k: v for k, v in os.environ.items() if k not in ("CODEJAIL_CONFIG", "CODEJAIL_LISTEN")}
+        env.update(self.extra_env)
+        return env
+
     def start(self, expect_health=200, timeout=START_TIMEOUT):
         with open(self.config_path, "w") as f:
             f.write(to_yaml(self.config) + "\n")
-        env = dict(os.environ)
-        env.pop("CODEJAIL_CONFIG", None)
-        env.pop("CODEJAIL_LISTEN", None)
-        env.update(self.extra_env)
+        env = self.environment()
         for attempt in range(3):
             self.port = free_port()
             self._log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [self.init_bin, "--", self.server_bin, "--config", self.config_path,
+                [self.init_bin, *self.init_args, "--", self.server_bin, "--config", self.config_path,
                  "--listen", f"127.0.0.1:{self.port}"],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env)
             status = self._wait_healthy(expect_health, timeout)
@@ -335,6 +385,7 @@ class Service:
                 continue  # lost the port race; try another
             break
         log = self.log()
+        self.returncode = self.proc.poll()  # None: it still ran when we gave up
         self.kill()
         raise Failure(f"service did not become healthy ({expect_health}) within {timeout}s; "
                       f"last /health/ status {status}; log:\n{log}")
@@ -403,11 +454,7 @@ class Service:
         return self.base + path
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log_path)
 
     def post(self, payload, files=None, timeout=REQUEST_TIMEOUT, **kw):
         """POSTs exactly like the Open edX client and checks the answer is JSON."""
@@ -429,12 +476,7 @@ class Service:
     # -- leaks --
 
     def waiting(self, pid):
-        """A process of a prepared sandbox that has not had a request: it is
-        still the service's own binary (a request makes it exec python)."""
-        try:
-            return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(self.server_bin)
-        except OSError:
-            return False
+        return prepared(pid, self.server_bin)
 
     def sandbox_procs(self, waiting_too=False):
         """Live processes an execution of this service left: descendants of
@@ -486,10 +528,10 @@ def foreign_children(known):
     it started: anything here escaped a service.  Zombies are reaped."""
     me = os.getpid()
     live = []
-    for pid, (state, ppid) in all_procs().items():
-        if ppid != me or pid in known:
+    for pid, st in all_procs().items():
+        if st.ppid != me or pid in known:
             continue
-        if state == "Z":
+        if st.state == "Z":
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:

@@ -93,7 +93,7 @@ def cgroup_bound(name):
 
 @pytest.fixture
 def prefix():
-    return conftest._prefix()  # a missing installed tree fails, never skips
+    return cjtest.installed_prefix()  # a missing installed tree fails, never skips
 
 
 # ---- the work -----------------------------------------------------------
