@@ -39,7 +39,7 @@ sys.path[:0] = [os.path.join(HERE, os.pardir, "lib"), os.path.join(HERE, os.pard
 import pytest  # noqa: E402
 
 import cjtest  # noqa: E402
-import conftest  # noqa: E402  (the integration tier's: this process becomes the subreaper)
+import conftest  # noqa: E402,F401  (the integration tier's: this process becomes the subreaper)
 from test_warm import stop_warm_service, warm_service  # noqa: E402  (a service with its own cgroup parent)
 
 CLIENTS = 64
