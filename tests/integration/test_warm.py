@@ -18,6 +18,7 @@ import time
 import pytest
 
 import cjtest
+from cjtest import ok_globals
 import conftest
 
 WARM = {"warm": {"enabled": True, "pool": 2, "preload": ["numpy", "six", "random2"]}}
@@ -56,13 +57,6 @@ def warm(prefix):
         yield svc
     finally:
         stop_warm_service(svc)
-
-
-def ok_globals(r):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict"}, body
-    return body["globals_dict"]
 
 
 def warm_runs(svc):

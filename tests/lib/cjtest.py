@@ -220,6 +220,23 @@ def assert_json_response(r):
         raise Failure(f"{r.request.method} {r.url} -> {r.status_code}: body is not JSON ({e}): {r.text[:300]!r}")
 
 
+def ok_globals(r):
+    """The answer to a run that finished: its globals, and nothing else."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"globals_dict"}, body
+    return body["globals_dict"]
+
+
+def failed(r, globals_dict):
+    """The answer to a failed run: the input globals unchanged, and emsg."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"globals_dict", "emsg"}, body
+    assert body["globals_dict"] == globals_dict
+    return body["emsg"]
+
+
 def expected_failed_run(stdout, stderr, status):
     """The codejail library's message for a failed run, byte for byte."""
     return (f"Couldn't execute jailed code: stdout: {stdout!r}, stderr: {stderr!r} "
