@@ -141,27 +141,13 @@ def fmt_kib(kb):
 # ---- /proc --------------------------------------------------------------------
 
 def vm_rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return cjtest.proc_field(pid, "VmRSS")
 
 
 def pss_kb(pid):
     """Proportional set size: shared pages (a zygote's, after fork) divided
     among the processes that share them, so a sum over processes is fair."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return cjtest.proc_field(pid, "Pss", "smaps_rollup")
 
 
 def live_procs():

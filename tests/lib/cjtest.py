@@ -79,15 +79,21 @@ def proc_stat(pid):
                     data[data.index("(") + 1:data.rindex(")")])
 
 
-def proc_uid(pid):
+def proc_field(pid, name, file="status"):
+    """The first number of the `name:` line of /proc/pid/file (status,
+    smaps_rollup), or None when it is gone or has none."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{file}") as f:
             for line in f:
-                if line.startswith("Uid:"):
+                if line.startswith(name + ":"):
                     return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
+    except OSError:
         return None
     return None
+
+
+def proc_uid(pid):
+    return proc_field(pid, "Uid")
 
 
 def proc_cwd(pid):
