@@ -51,22 +51,12 @@ DEFAULT_LIMITS = {"CPU": 1, "REALTIME": 5, "VMEM": 536870912, "FSIZE": 1048576, 
 wait_for = functools.partial(cjtest.wait_for, interval=0.05)
 
 
-def cgroup_dirs(parent):
-    """The service's cgroup parent directories, whatever the hierarchy (v2 at
-    the root, v1 one per controller mount)."""
-    if not parent:
-        return []
-    root = "/sys/fs/cgroup"
-    cands = [os.path.join(root, parent)] + [os.path.join(root, d, parent) for d in os.listdir(root)]
-    return [p for p in cands if os.path.isdir(p)]
-
-
 def cgroup_procs(parent):
     """{cgroup path relative to the parent ("." for itself): its processes}
     for every cgroup under the parent holding any; empty child cgroups may stay:
     the service keeps a pool of them for reuse."""
     out = {}
-    for top in cgroup_dirs(parent):  # v1: the same cgroup in each hierarchy
+    for top in cjtest.cgroup_dirs(parent):  # v1: the same cgroup in each hierarchy
         for d, _, _ in os.walk(top):
             with open(os.path.join(d, "cgroup.procs")) as f:
                 here = {int(x) for x in f.read().split()}
@@ -232,7 +222,7 @@ class Service:
         return self.proc.returncode if self.proc else None
 
     def cleanup(self):
-        for d in cgroup_dirs(self.cgroup_parent):
+        for d in cjtest.cgroup_dirs(self.cgroup_parent):
             try:
                 os.rmdir(d)
             except OSError:

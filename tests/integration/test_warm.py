@@ -8,7 +8,6 @@ with the per-test idle checks of conftest.py: its own fixture checks that
 stopping it leaves nothing (no process, no directory, no cgroup).
 """
 
-import glob
 import os
 import re
 import shutil
@@ -43,9 +42,9 @@ def stop_warm_service(svc):
     assert os.listdir(svc.work_dir) == [], os.listdir(svc.work_dir)
     alive = [p for p in procs_before if os.path.exists(f"/proc/{p}")]
     assert alive == [], [cjtest.describe(p) for p in alive]
-    left = glob.glob(f"/sys/fs/cgroup/*/{parent}/*/") + glob.glob(f"/sys/fs/cgroup/{parent}/*/")
+    left = cjtest.cgroup_dirs(f"{parent}/*/")
     assert left == [], left
-    for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
+    for d in cjtest.cgroup_dirs(parent):
         os.rmdir(d)
     shutil.rmtree(svc.home, ignore_errors=True)  # kept when a check above failed: it holds the log
 

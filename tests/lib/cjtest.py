@@ -15,6 +15,7 @@ directory, runs tests/escape unchanged.
 
 import collections
 import ctypes
+import glob
 import io
 import json
 import os
@@ -138,6 +139,14 @@ def prepared(pid, server_bin):
         return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(server_bin)
     except OSError:
         return False
+
+
+def cgroup_dirs(pattern):
+    """Directories matching pattern (a cgroup parent, or below one), whatever
+    the hierarchy: v2 at the root, v1 once per controller mount."""
+    if not pattern.strip("/"):
+        return []  # never the roots themselves
+    return glob.glob(f"/sys/fs/cgroup/*/{pattern}") + glob.glob(f"/sys/fs/cgroup/{pattern}")
 
 
 def describe(pid):

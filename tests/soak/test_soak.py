@@ -19,7 +19,6 @@ no larger than after the first plus RSS_MARGIN.  Then both stop with nothing lef
 """
 
 import collections
-import glob
 import io
 import json
 import os
@@ -338,8 +337,7 @@ def server_fds(svc):
 
 
 def cgroup_dirs(svc):
-    parent = svc.config["cgroup_parent"]
-    return glob.glob(f"/sys/fs/cgroup/*/{parent}/exec-*/") + glob.glob(f"/sys/fs/cgroup/{parent}/exec-*/")
+    return cjtest.cgroup_dirs(svc.config["cgroup_parent"] + "/exec-*/")
 
 
 def busy_cgroups(svc):
