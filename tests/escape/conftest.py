@@ -281,12 +281,7 @@ def make_service(prefix):
         return svc.start(expect_health)
 
     yield factory
-    errors = []
-    for svc in started:
-        try:
-            _finish(svc)
-        except AssertionError as e:
-            errors.append(str(e))
+    errors = cjtest.failures(_finish, started)
     assert not errors, "\n\n".join(errors)
 
 

@@ -97,12 +97,7 @@ def make_service(prefix):
         return svc
 
     yield factory
-    errors = []
-    for svc in started:
-        try:
-            _stop_and_check(svc)
-        except AssertionError as e:
-            errors.append(str(e))
+    errors = cjtest.failures(_stop_and_check, started)
     if errors:
         raise cjtest.Failure("\n\n".join(errors))
 

@@ -555,6 +555,18 @@ class Service:
                           f"work_dir entries {self.work_dir_entries()}")
 
 
+def failures(check, items):
+    """Runs check(item) on every item, also after one failed; returns the
+    failed checks' messages."""
+    errors = []
+    for item in items:
+        try:
+            check(item)
+        except AssertionError as e:
+            errors.append(str(e))
+    return errors
+
+
 def foreign_children(known):
     """Processes adopted by this (subreaper) test process that are not ones
     it started: anything here escaped a service.  Zombies are reaped."""

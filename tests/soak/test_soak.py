@@ -451,10 +451,5 @@ def test_soak(prefix):
         assert replaced >= 2, warm_log[-4000:]
         print(f"soak: {sum(totals.values())} requests, {time.monotonic() - t0:.1f} s")
     finally:
-        errors = []
-        for svc in services.values():
-            try:
-                stop_warm_service(svc)
-            except AssertionError as e:
-                errors.append(str(e)[:4000])
+        errors = [e[:4000] for e in cjtest.failures(stop_warm_service, services.values())]
         assert not errors, "\n\n".join(errors)
