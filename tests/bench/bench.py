@@ -55,7 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -158,8 +157,7 @@ def live_procs():
 # ---- payloads -----------------------------------------------------------------
 
 def urlencoded(payload):
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-    return body, "application/x-www-form-urlencoded"
+    return cjtest.form_body(payload), "application/x-www-form-urlencoded"
 
 
 def multipart(payload, zip_bytes):
