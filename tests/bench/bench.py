@@ -50,22 +50,22 @@ import platform
 import random
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))  # cjtest, found from this file wherever it is run
+
+import cjtest  # noqa: E402
+from cjtest import EXEC_PATH, HEALTH_PATH  # noqa: E402
+
 RESULTS = os.path.join(HERE, "results")
 SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # no shims
-EXEC_PATH = "/api/v0/code-exec"
-HEALTH_PATH = "/health/"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 60.0
@@ -139,79 +139,25 @@ def fmt_kib(kb):
 
 # ---- /proc --------------------------------------------------------------------
 
-def proc_stat(pid):
-    """(comm, state, ppid) or None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    comm = data[data.index("(") + 1:data.rindex(")")]
-    fields = data[data.rindex(")") + 2:].split()
-    return comm, fields[0], int(fields[1])
-
-
 def vm_rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return cjtest.proc_field(pid, "VmRSS")
 
 
 def pss_kb(pid):
     """Proportional set size: shared pages (a zygote's, after fork) divided
     among the processes that share them, so a sum over processes is fair."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return cjtest.proc_field(pid, "Pss", "smaps_rollup")
 
 
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def all_procs():
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st is not None:
-                out[int(name)] = st
-    return out
-
-
-def children(pid, procs=None):
-    procs = all_procs() if procs is None else procs
-    return [p for p, st in procs.items() if st[2] == pid and st[1] not in ("Z", "X")]
-
-
-def descendants(pid, procs=None):
-    procs = all_procs() if procs is None else procs
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, st in procs.items() if st[2] in frontier and st[1] not in ("Z", "X")} - found
-        found |= frontier
-    return found
+def live_procs():
+    """all_procs() without zombies: what holds memory."""
+    return {p: st for p, st in cjtest.all_procs().items() if st.state not in ("Z", "X")}
 
 
 # ---- payloads -----------------------------------------------------------------
 
 def urlencoded(payload):
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-    return body, "application/x-www-form-urlencoded"
+    return cjtest.form_body(payload), "application/x-www-form-urlencoded"
 
 
 def multipart(payload, zip_bytes):
@@ -352,138 +298,55 @@ class Client:
 
 # ---- the service --------------------------------------------------------------
 
-def to_yaml(d, indent=0):
-    out = []
-    for k, v in d.items():
-        pad = " " * indent
-        if isinstance(v, dict):
-            out.append(f"{pad}{k}:")
-            out.append(to_yaml(v, indent + 2))
-        elif isinstance(v, list):
-            out.append(f"{pad}{k}: [{', '.join(json.dumps(x) for x in v)}]")
-        elif isinstance(v, bool):
-            out.append(f"{pad}{k}: {'true' if v else 'false'}")
-        elif isinstance(v, (int, float)):
-            out.append(f"{pad}{k}: {v}")
-        else:
-            out.append(f"{pad}{k}: {json.dumps(str(v))}")
-    return "\n".join(out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Service:
+class Service(cjtest.Service):
     def __init__(self, name, prefix, scratch, config):
+        home = os.path.join(scratch, name)
+        os.mkdir(home)
+        # Execution directories on a tmpfs, as the compose file and the
+        # Kubernetes manifests give the service /tmp.
+        super().__init__(prefix, config, name=name, home=home,
+                         init_args=["--work-tmpfs", f"{os.path.join(home, 'work')}:256m"])
         self.name = name
-        self.prefix = prefix
-        self.home = os.path.join(scratch, name)
-        os.mkdir(self.home)
-        os.chmod(self.home, 0o711)
-        self.work_dir = os.path.join(self.home, "work")
-        os.mkdir(self.work_dir)
-        os.chmod(self.work_dir, 0o711)  # the sandbox user enters its directory below
-        self.config = dict(config, work_dir=self.work_dir)
-        self.config_path = os.path.join(self.home, "codejail.yaml")
-        self.log_path = os.path.join(self.home, "server.log")
-        self.proc = self.port = self.server_pid = None
         self.unavailable = None  # why this variant does not exist in this build
         self.error = None  # why it failed (insane)
         self.exit_status = None
-        self.startup_s = None
         self.client = None
 
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+    def environment(self):
+        # What is measured is the configuration file's alone.
+        return {k: v for k, v in os.environ.items() if not k.startswith("CODEJAIL_")}
 
     def paths(self):
         """How many executions (not the startup probe's) the server logged
         per path (`path=warm|cold`, when the build logs it)."""
         counts = {}
-        for line in self.log_text().splitlines():
+        for line in self.log().splitlines():
             if "execution slug=" in line and 'slug="startup-probe"' not in line and " path=" in line:
                 p = line.split(" path=", 1)[1].split()[0]
                 counts[p] = counts.get(p, 0) + 1
         return counts
 
     def confinement(self):
-        for line in self.log_text().splitlines():
+        for line in self.log().splitlines():
             if "confinement:" in line:
                 return line.split("confinement:", 1)[1].strip()
         return None
 
     def start(self):
-        with open(self.config_path, "w") as f:
-            f.write(to_yaml(self.config) + "\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CODEJAIL_")}
-        for _ in range(3):
-            self.port = free_port()
-            logf = open(self.log_path, "ab")
-            t0 = time.monotonic()
-            self.proc = subprocess.Popen(
-                # Execution directories on a tmpfs, as the compose file and the
-                # Kubernetes manifests give the service /tmp.
-                [os.path.join(self.prefix, "bin", "codejail-init"), "--work-tmpfs", f"{self.work_dir}:256m", "--",
-                 os.path.join(self.prefix, "bin", "codejail-server"),
-                 "--config", self.config_path, "--listen", f"127.0.0.1:{self.port}"],
-                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env)
-            logf.close()
-            ok = self._wait_healthy()
-            if ok:
-                self.startup_s = time.monotonic() - t0
-                self.server_pid = self._find_server()
-                self.client = Client(self.port)
-                return True
-            text = self.log_text()
-            exited = self.proc.poll()
-            self.kill()
-            if "Address already in use" in text:
-                continue
+        try:
+            super().start(timeout=START_TIMEOUT)
+        except cjtest.Failure:
+            text = self.log()
             if "unknown key 'warm'" in text:
                 self.unavailable = "not available in this build (the server refuses the config key 'warm')"
             else:
                 tail = " / ".join(text.strip().splitlines()[-3:])
-                why = (f"exited with status {exited}" if exited is not None
+                why = (f"exited with status {self.returncode}" if self.returncode is not None
                        else f"did not become healthy within {START_TIMEOUT:.0f} s")
                 self.error = f"{why}: {tail[:400]}"
             return False
-        self.error = "could not bind a free port"
-        return False
-
-    def _wait_healthy(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("GET", HEALTH_PATH)
-                r = c.getresponse()
-                r.read()
-                c.close()
-                if r.status == 200:
-                    return True
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.05)
-        return False
-
-    def _find_server(self):
-        """codejail-server below the init we started (its child, or a
-        grandchild when init makes a container of its own first); the topmost
-        one, not a process it forked."""
-        procs = all_procs()
-        found = [p for p in descendants(self.proc.pid, procs)
-                 if cmdline(p)[:1] and os.path.basename(cmdline(p)[0]) == b"codejail-server"]
-        tops = [p for p in found if procs[p][2] not in found]
-        return tops[0] if tops else None
+        self.client = Client(self.port)
+        return True
 
     def rss(self):
         """(server VmRSS kB, [(pid, comm, PSS kB)] of the processes below it).
@@ -491,8 +354,8 @@ class Service:
         pre-started interpreters) and the cold path's prepared sandboxes."""
         if self.server_pid is None:
             return None, []
-        procs = all_procs()
-        kids = [(p, procs[p][0], pss_kb(p)) for p in sorted(descendants(self.server_pid, procs))]
+        procs = live_procs()
+        kids = [(p, procs[p].comm, pss_kb(p)) for p in sorted(cjtest.descendants(self.server_pid, procs))]
         return vm_rss_kb(self.server_pid), [k for k in kids if k[2] is not None]
 
     def tree_pss(self):
@@ -500,30 +363,17 @@ class Service:
         if self.server_pid is None:
             return None
         total = pss_kb(self.server_pid) or 0
-        for p in descendants(self.server_pid):
+        for p in cjtest.descendants(self.server_pid, live_procs()):
             total += pss_kb(p) or 0
         return total
 
     def stop(self):
         if self.client is not None:
             self.client.close()
-        if self.proc is None or self.proc.poll() is not None:
-            self.exit_status = None if self.proc is None else self.proc.returncode
-            return
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.exit_status = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
+            self.exit_status = super().stop(timeout=STOP_TIMEOUT)
+        except cjtest.Failure:
             self.exit_status = "killed (no exit within %.0f s of SIGTERM)" % STOP_TIMEOUT
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 # ---- subjects -----------------------------------------------------------------

@@ -116,6 +116,22 @@ def logs(name):
     return out.stdout + out.stderr
 
 
+def service_fixture(cls):
+    """A plugin's session `service`: a cls on the running container."""
+    return pytest.fixture(scope="session", name="service")(lambda: cls(url(), container()))
+
+
+# A plugin imports these two into its own namespace, where pytest finds them.
+@pytest.fixture(autouse=True)
+def _idle_after_each_test(service):
+    yield
+    service.assert_idle()
+
+
+def pytest_collection_modifyitems(config, items):
+    deselect(config, items)
+
+
 def deselect(config, items):
     """Leaves out the tests that need a service of their own, and says which."""
     keep, drop = [], []

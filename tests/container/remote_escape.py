@@ -1,10 +1,9 @@
 """pytest plugin: tests/escape's `service` is the running container
 (remote.py says how and what is left out)."""
 
-import pytest
-
 import conftest  # tests/escape/conftest.py as a module: its Service class only
 import remote
+from remote import _idle_after_each_test, pytest_collection_modifyitems  # noqa: F401  (this plugin's)
 
 
 class ContainerService(conftest.Service):
@@ -26,16 +25,4 @@ class ContainerService(conftest.Service):
             assert not left, f"execution leftovers {timeout}s after the answer: {left}"
 
 
-@pytest.fixture(scope="session")
-def service():
-    return ContainerService(remote.url(), remote.container())
-
-
-@pytest.fixture(autouse=True)
-def _idle_after_each_test(service):
-    yield
-    service.assert_idle()
-
-
-def pytest_collection_modifyitems(config, items):
-    remote.deselect(config, items)
+service = remote.service_fixture(ContainerService)

@@ -1,10 +1,15 @@
 """pytest plugin: tests/integration's `service` is the running container
 (remote.py says how and what is left out)."""
 
-import pytest
+import os
+import sys
 
-import cjtest
-import remote
+# cjtest from tests/lib: under --noconftest nothing else puts it on sys.path.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+
+import cjtest  # noqa: E402
+import remote  # noqa: E402
+from remote import _idle_after_each_test, pytest_collection_modifyitems  # noqa: E402,F401  (this plugin's)
 
 
 class ContainerService(cjtest.Service):
@@ -35,16 +40,4 @@ class ContainerService(cjtest.Service):
                                  f"{remote.leftovers(self.name)}")
 
 
-@pytest.fixture(scope="session")
-def service():
-    return ContainerService(remote.url(), remote.container())
-
-
-@pytest.fixture(autouse=True)
-def _idle_after_each_test(service):
-    yield
-    service.assert_idle()
-
-
-def pytest_collection_modifyitems(config, items):
-    remote.deselect(config, items)
+service = remote.service_fixture(ContainerService)

@@ -12,11 +12,15 @@ they must be there too.  A package that should be there and is not fails.
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# cjtest (tests/lib) for a service of the installed tree; no conftest.py in
+# this directory: the container plugins import tests/escape's by that name.
+sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))
 LIST = os.path.join(HERE, "..", "..", "compose", "sandbox-packages.txt")
 
 
@@ -50,7 +54,7 @@ def base_url():
     if url:
         yield url.rstrip("/")
         return
-    import cjtest  # tests/integration: a service of the installed tree
+    import cjtest
     prefix = os.environ.get("CODEJAIL_PREFIX")
     if not prefix:
         pytest.fail("set CODEJAIL_URL (a running service) or CODEJAIL_PREFIX (the installed tree)",

@@ -22,53 +22,33 @@ With `namespaces: false`, a tree the sandbox user cannot reach (a clone under
 there: (exception type name, errno), or ("ALLOWED", None).
 """
 
+import functools
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
-import time
 
 import pytest
 import requests
 
-EXEC = "/api/v0/code-exec"
+# cjtest, shared by every tier, from tests/lib (see its docstring).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+
+import cjtest  # noqa: E402
+
+EXEC = cjtest.EXEC_PATH
 SECRET_ENV, SECRET_VALUE = "CODEJAIL_ESCAPE_SECRET", "esc-s3cr3t-must-not-leak"
 DEFAULT_LIMITS = {"CPU": 1, "REALTIME": 5, "VMEM": 536870912, "FSIZE": 1048576, "NPROC": 15}
 
-
-def _yaml(d, pad=""):
-    out = []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.append(f"{pad}{json.dumps(k)}:")
-            out.append(_yaml(v, pad + "  "))
-        else:  # JSON scalars are YAML flow scalars
-            out.append(f"{pad}{json.dumps(k)}: {json.dumps(v)}")
-    return "\n".join(out)
-
-
-def wait_for(pred, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
-
-
-def cgroup_dirs(parent):
-    """The service's cgroup parent directories, whatever the hierarchy (v2 at
-    the root, v1 one per controller mount)."""
-    if not parent:
-        return []
-    root = "/sys/fs/cgroup"
-    cands = [os.path.join(root, parent)] + [os.path.join(root, d, parent) for d in os.listdir(root)]
-    return [p for p in cands if os.path.isdir(p)]
+# A module attribute, so that the VM tier can scale every wait here
+# (tests/vm/guest/cjvm_escape.py); the polls walk all of /proc, hence the
+# longer interval.
+wait_for = functools.partial(cjtest.wait_for, interval=0.05)
 
 
 def cgroup_procs(parent):
@@ -76,7 +56,7 @@ def cgroup_procs(parent):
     for every cgroup under the parent holding any; empty child cgroups may stay:
     the service keeps a pool of them for reuse."""
     out = {}
-    for top in cgroup_dirs(parent):  # v1: the same cgroup in each hierarchy
+    for top in cjtest.cgroup_dirs(parent):  # v1: the same cgroup in each hierarchy
         for d, _, _ in os.walk(top):
             with open(os.path.join(d, "cgroup.procs")) as f:
                 here = {int(x) for x in f.read().split()}
@@ -123,10 +103,8 @@ class Service:
     def start(self, expect_health):
         cfg = os.path.join(self.home, "codejail.yaml")
         with open(cfg, "w") as f:
-            f.write(_yaml(self.config) + "\n")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+            f.write(cjtest.to_yaml(self.config) + "\n")
+        self.port = cjtest.free_port()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [os.path.join(self.prefix, "bin/codejail-init"), "--",
@@ -140,7 +118,7 @@ class Service:
             if "startup probe" not in self.log():  # the probe's verdict is logged last
                 return None
             try:
-                return requests.get(self.url("/health/"), timeout=1).status_code
+                return requests.get(self.url(cjtest.HEALTH_PATH), timeout=1).status_code
             except requests.RequestException:
                 return None
         status = wait_for(health, 15)
@@ -154,14 +132,10 @@ class Service:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return cjtest.read_text(self.log_path)
 
     def health(self):
-        r = requests.get(self.url("/health/"), timeout=5)
+        r = requests.get(self.url(cjtest.HEALTH_PATH), timeout=5)
         return r.status_code, r.json()
 
     def post(self, code, globals_dict=None, files=None, timeout=20, **fields):
@@ -200,40 +174,13 @@ class Service:
         """Processes of the sandbox user under this service's codejail-init
         (orphans come back to it: it is a subreaper), or anywhere with their
         working directory in its work_dir."""
-        procs = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    st = f.read()
-                with open(f"/proc/{name}/status") as f:
-                    uid = int(re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1))
-            except (OSError, AttributeError):
-                continue
-            fields = st[st.rindex(")") + 2:].split()
-            if fields[0] not in ("Z", "X"):
-                procs[int(name)] = (int(fields[1]), uid)
-        mine, frontier = set(), {self.proc.pid}
-        while frontier:
-            frontier = {p for p, (pp, _) in procs.items() if pp in frontier} - mine
-            mine |= frontier
-        # A prepared sandbox waiting for a request is still the server's
-        # binary (a request makes it exec python): not an execution's.
-        server = os.path.realpath(os.path.join(self.prefix, "bin", "codejail-server"))
-
-        def waiting(p):
-            try:
-                return os.readlink(f"/proc/{p}/exe") == server
-            except OSError:
-                return False
-        found = {p for p in mine if procs[p][1] != 0 and not waiting(p)}
+        procs = {p: st for p, st in cjtest.all_procs().items() if st.state not in ("Z", "X")}
+        server = os.path.join(self.prefix, "bin", "codejail-server")
+        found = {p for p in cjtest.descendants(self.proc.pid, procs)
+                 if cjtest.proc_uid(p) not in (0, None) and not cjtest.prepared(p, server)}
         for p in procs:
-            try:
-                cwd = os.readlink(f"/proc/{p}/cwd")
-            except OSError:
-                continue
-            if cwd.startswith(self.work_dir + "/") and not waiting(p):
+            cwd = cjtest.proc_cwd(p)
+            if cwd is not None and cwd.startswith(self.work_dir + "/") and not cjtest.prepared(p, server):
                 found.add(p)
         return sorted(found)
 
@@ -275,7 +222,7 @@ class Service:
         return self.proc.returncode if self.proc else None
 
     def cleanup(self):
-        for d in cgroup_dirs(self.cgroup_parent):
+        for d in cjtest.cgroup_dirs(self.cgroup_parent):
             try:
                 os.rmdir(d)
             except OSError:
@@ -285,13 +232,7 @@ class Service:
 
 @pytest.fixture(scope="session")
 def prefix():
-    p = os.environ.get("CODEJAIL_PREFIX")
-    if not p:
-        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree", pytrace=False)
-    for rel in ("bin/codejail-server", "bin/codejail-init"):
-        if not os.access(os.path.join(p, rel), os.X_OK):
-            pytest.fail(f"{p}/{rel} is missing or not executable", pytrace=False)
-    return p
+    return cjtest.installed_prefix()
 
 
 def _finish(svc):
@@ -340,12 +281,7 @@ def make_service(prefix):
         return svc.start(expect_health)
 
     yield factory
-    errors = []
-    for svc in started:
-        try:
-            _finish(svc)
-        except AssertionError as e:
-            errors.append(str(e))
+    errors = cjtest.failures(_finish, started)
     assert not errors, "\n\n".join(errors)
 
 

@@ -9,8 +9,12 @@ server's cgroups.
 """
 
 import os
+import sys
 
 import pytest
+
+# cjtest, shared by every tier, from tests/lib (see its docstring).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

@@ -11,7 +11,7 @@ CMD sees pids of that pid namespace: tests that look CMD's pids up in our
 test_container.py.
 """
 
-import ctypes
+import functools
 import os
 import re
 import select
@@ -22,55 +22,19 @@ import time
 
 import pytest
 
+import cjtest
+from cjtest import all_procs, descendants
+from cjtest import proc_stat as stat  # (state, ppid, session, start, comm)
+
 TIMEOUT = 10  # seconds; an upper bound for any single wait, never a sleep
+
+wait_for = functools.partial(cjtest.wait_for, timeout=TIMEOUT)
 
 
 # ---- /proc helpers ---------------------------------------------------------
 
-def stat(pid):
-    """(state, ppid, session, starttime) of pid, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # comm may contain spaces and ')': split after the last ')'.
-    fields = data[data.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
-
-
-def all_procs():
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = stat(int(name))
-            if st is not None:
-                out[int(name)] = st
-    return out
-
-
-def descendants(pid):
-    procs = all_procs()
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, st in procs.items() if st[1] in frontier} - found
-        found |= frontier
-    return found
-
-
 def zombie_children(pid):
     return [p for p, st in all_procs().items() if st[1] == pid and st[0] == "Z"]
-
-
-def wait_for(pred, timeout=TIMEOUT, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class Tracked:
@@ -130,10 +94,7 @@ class Run:
 def subreaper():
     """Make this pytest process a subreaper, so anything a broken init leaves
     behind comes back to us and can be cleaned up instead of escaping."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_CHILD_SUBREAPER = 36
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        pytest.fail(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+    cjtest.become_subreaper()
 
 
 def sweep_strays():

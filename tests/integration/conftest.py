@@ -17,12 +17,15 @@ user, nothing adopted by this (subreaper) process.
 
 import os
 import shutil
+import sys
 
 import pytest
 
-import cjtest
+# cjtest, shared by every tier, from tests/lib (see its docstring).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 
-from cjtest import SECRET_ENV, SECRET_VALUE
+import cjtest  # noqa: E402
+from cjtest import SECRET_ENV, SECRET_VALUE  # noqa: E402
 
 # Services currently running, so every test can be checked for leftovers.
 _LIVE = []
@@ -31,23 +34,9 @@ _STARTED_PIDS = set()
 cjtest.become_subreaper()
 
 
-def _prefix():
-    prefix = os.environ.get("CODEJAIL_PREFIX")
-    if not prefix:
-        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree "
-                    "(bin/codejail-server, bin/codejail-init, share/codejail/)", pytrace=False)
-    for rel in ("bin/codejail-server", "bin/codejail-init"):
-        path = os.path.join(prefix, rel)
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing or not executable (CODEJAIL_PREFIX={prefix})", pytrace=False)
-    if not os.path.isdir(os.path.join(prefix, "share", "codejail")):
-        pytest.fail(f"{prefix}/share/codejail is missing", pytrace=False)
-    return prefix
-
-
 @pytest.fixture(scope="session")
 def prefix():
-    return _prefix()
+    return cjtest.installed_prefix()
 
 
 def _start(prefix, config, env, name, expect_health):
@@ -108,12 +97,7 @@ def make_service(prefix):
         return svc
 
     yield factory
-    errors = []
-    for svc in started:
-        try:
-            _stop_and_check(svc)
-        except AssertionError as e:
-            errors.append(str(e))
+    errors = cjtest.failures(_stop_and_check, started)
     if errors:
         raise cjtest.Failure("\n\n".join(errors))
 

@@ -9,23 +9,7 @@ import re
 import pytest
 
 import cjtest
-from cjtest import expected_failed_run, make_zip
-
-
-def ok_globals(r):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict"}, body
-    return body["globals_dict"]
-
-
-def failed(r, globals_dict):
-    """The answer to a failed run: the input globals unchanged, and emsg."""
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict", "emsg"}, body
-    assert body["globals_dict"] == globals_dict
-    return body["emsg"]
+from cjtest import expected_failed_run, failed, make_zip, ok_globals
 
 
 # ---- globals ------------------------------------------------------------------

@@ -3,22 +3,7 @@ limit_overrides."""
 
 import time
 
-from cjtest import expected_failed_run
-
-
-def failed(r, globals_dict):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict", "emsg"}, body
-    assert body["globals_dict"] == globals_dict
-    return body["emsg"]
-
-
-def ok_globals(r):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict"}, body
-    return body["globals_dict"]
+from cjtest import expected_failed_run, failed, ok_globals
 
 
 def test_cpu_limit_sigxcpu(make_service):

@@ -4,14 +4,7 @@ identity."""
 import os
 import re
 
-from cjtest import SECRET_ENV, SECRET_VALUE
-
-
-def ok_globals(r):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict"}, body
-    return body["globals_dict"]
+from cjtest import SECRET_ENV, SECRET_VALUE, ok_globals
 
 
 def test_cwd_holds_jailed_code_and_tmp(service):

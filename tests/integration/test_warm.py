@@ -8,7 +8,6 @@ with the per-test idle checks of conftest.py: its own fixture checks that
 stopping it leaves nothing (no process, no directory, no cgroup).
 """
 
-import glob
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ import time
 import pytest
 
 import cjtest
+from cjtest import ok_globals
 import conftest
 
 WARM = {"warm": {"enabled": True, "pool": 2, "preload": ["numpy", "six", "random2"]}}
@@ -42,9 +42,9 @@ def stop_warm_service(svc):
     assert os.listdir(svc.work_dir) == [], os.listdir(svc.work_dir)
     alive = [p for p in procs_before if os.path.exists(f"/proc/{p}")]
     assert alive == [], [cjtest.describe(p) for p in alive]
-    left = glob.glob(f"/sys/fs/cgroup/*/{parent}/*/") + glob.glob(f"/sys/fs/cgroup/{parent}/*/")
+    left = cjtest.cgroup_dirs(f"{parent}/*/")
     assert left == [], left
-    for d in glob.glob(f"/sys/fs/cgroup/*/{parent}") + glob.glob(f"/sys/fs/cgroup/{parent}"):
+    for d in cjtest.cgroup_dirs(parent):
         os.rmdir(d)
     shutil.rmtree(svc.home, ignore_errors=True)  # kept when a check above failed: it holds the log
 
@@ -56,13 +56,6 @@ def warm(prefix):
         yield svc
     finally:
         stop_warm_service(svc)
-
-
-def ok_globals(r):
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert set(body) == {"globals_dict"}, body
-    return body["globals_dict"]
 
 
 def warm_runs(svc):

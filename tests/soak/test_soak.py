@@ -19,7 +19,6 @@ no larger than after the first plus RSS_MARGIN.  Then both stop with nothing lef
 """
 
 import collections
-import glob
 import io
 import json
 import os
@@ -33,12 +32,13 @@ import zipfile
 import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+# No conftest.py here: `import conftest` below must be the integration tier's.
+sys.path[:0] = [os.path.join(HERE, os.pardir, "lib"), os.path.join(HERE, os.pardir, "integration")]
 
 import pytest  # noqa: E402
 
 import cjtest  # noqa: E402
-import conftest  # noqa: E402  (the integration tier's: this process becomes the subreaper)
+import conftest  # noqa: E402,F401  (the integration tier's: this process becomes the subreaper)
 from test_warm import stop_warm_service, warm_service  # noqa: E402  (a service with its own cgroup parent)
 
 CLIENTS = 64
@@ -92,7 +92,7 @@ def cgroup_bound(name):
 
 @pytest.fixture
 def prefix():
-    return conftest._prefix()  # a missing installed tree fails, never skips
+    return cjtest.installed_prefix()  # a missing installed tree fails, never skips
 
 
 # ---- the work -----------------------------------------------------------
@@ -337,8 +337,7 @@ def server_fds(svc):
 
 
 def cgroup_dirs(svc):
-    parent = svc.config["cgroup_parent"]
-    return glob.glob(f"/sys/fs/cgroup/*/{parent}/exec-*/") + glob.glob(f"/sys/fs/cgroup/{parent}/exec-*/")
+    return cjtest.cgroup_dirs(svc.config["cgroup_parent"] + "/exec-*/")
 
 
 def busy_cgroups(svc):
@@ -452,10 +451,5 @@ def test_soak(prefix):
         assert replaced >= 2, warm_log[-4000:]
         print(f"soak: {sum(totals.values())} requests, {time.monotonic() - t0:.1f} s")
     finally:
-        errors = []
-        for svc in services.values():
-            try:
-                stop_warm_service(svc)
-            except AssertionError as e:
-                errors.append(str(e)[:4000])
+        errors = [e[:4000] for e in cjtest.failures(stop_warm_service, services.values())]
         assert not errors, "\n\n".join(errors)

@@ -1,13 +1,21 @@
-"""Helpers for the black-box HTTP tests of codejail-server.
+"""Helpers shared by the black-box test tiers of codejail-server.
 
 Everything here talks to an installed tree ($CODEJAIL_PREFIX) the way
 operators and the Open edX client do: the service is started under
 codejail-init, configured by a YAML file, and reached over HTTP on 127.0.0.1.
 Every wait is bounded; nothing here sleeps for a fixed time to "let things
 settle" except between polls.
+
+Each tier's entry point (its conftest.py; test_soak.py, bench.py and the
+container plugins, which run without one) puts this directory on sys.path
+from its own file's path: so pytest and bench.py run from any directory, and
+the VM guest, which gets the source tree but sets PYTHONPATH to its own
+directory, runs tests/escape unchanged.
 """
 
+import collections
 import ctypes
+import glob
 import io
 import json
 import os
@@ -55,26 +63,38 @@ def become_subreaper():
 
 # ---- /proc ------------------------------------------------------------------
 
+# start (clock ticks after boot) tells a pid from its reuse.
+ProcStat = collections.namedtuple("ProcStat", "state ppid session start comm")
+
+
 def proc_stat(pid):
-    """(state, ppid) of pid, or None when it is gone."""
+    """ProcStat of pid, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
+    # comm may hold spaces and ')': the fields start after the last ')'.
     fields = data[data.rindex(")") + 2:].split()
-    return fields[0], int(fields[1])
+    return ProcStat(fields[0], int(fields[1]), int(fields[3]), int(fields[19]),
+                    data[data.index("(") + 1:data.rindex(")")])
+
+
+def proc_field(pid, name, file="status"):
+    """The first number of the `name:` line of /proc/pid/file (status,
+    smaps_rollup), or None when it is gone or has none."""
+    try:
+        with open(f"/proc/{pid}/{file}") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def proc_uid(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
+    return proc_field(pid, "Uid")
 
 
 def proc_cwd(pid):
@@ -111,6 +131,24 @@ def descendants(root, procs=None):
     return found
 
 
+def prepared(pid, server_bin):
+    """Whether pid is a sandbox prepared ahead of a request and still
+    waiting for one: it still runs the server's binary (a request makes it
+    exec python)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(server_bin)
+    except OSError:
+        return False
+
+
+def cgroup_dirs(pattern):
+    """Directories matching pattern (a cgroup parent, or below one), whatever
+    the hierarchy: v2 at the root, v1 once per controller mount."""
+    if not pattern.strip("/"):
+        return []  # never the roots themselves
+    return glob.glob(f"/sys/fs/cgroup/*/{pattern}") + glob.glob(f"/sys/fs/cgroup/{pattern}")
+
+
 def describe(pid):
     return f"pid {pid} uid {proc_uid(pid)} cwd {proc_cwd(pid)!r} cmd {proc_cmdline(pid)!r}"
 
@@ -124,6 +162,15 @@ def wait_for(pred, timeout, interval=0.02):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def read_text(path):
+    """A log file's text so far ("" before it exists)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def under(path, root):
@@ -186,6 +233,23 @@ def assert_json_response(r):
         return r.json()
     except ValueError as e:
         raise Failure(f"{r.request.method} {r.url} -> {r.status_code}: body is not JSON ({e}): {r.text[:300]!r}")
+
+
+def ok_globals(r):
+    """The answer to a run that finished: its globals, and nothing else."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"globals_dict"}, body
+    return body["globals_dict"]
+
+
+def failed(r, globals_dict):
+    """The answer to a failed run: the input globals unchanged, and emsg."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"globals_dict", "emsg"}, body
+    assert body["globals_dict"] == globals_dict
+    return body["emsg"]
 
 
 def expected_failed_run(stdout, stderr, status):
@@ -263,6 +327,23 @@ def response_parts(raw):
 
 # ---- the service ------------------------------------------------------------
 
+def installed_prefix():
+    """$CODEJAIL_PREFIX, the installed tree; unset or incomplete FAILS the
+    test (never skips), so CI cannot go green without running it."""
+    import pytest  # here: bench.py uses this module without pytest
+    prefix = os.environ.get("CODEJAIL_PREFIX")
+    if not prefix:
+        pytest.fail("CODEJAIL_PREFIX is not set: it must name the installed tree "
+                    "(bin/codejail-server, bin/codejail-init, share/codejail/)", pytrace=False)
+    for rel in ("bin/codejail-server", "bin/codejail-init"):
+        path = os.path.join(prefix, rel)
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing or not executable (CODEJAIL_PREFIX={prefix})", pytrace=False)
+    if not os.path.isdir(os.path.join(prefix, "share", "codejail")):
+        pytest.fail(f"{prefix}/share/codejail is missing", pytrace=False)
+    return prefix
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -272,11 +353,14 @@ def free_port():
 class Service:
     """One codejail-server under codejail-init, as operators start it."""
 
-    def __init__(self, prefix, config=None, env=None, name="svc"):
+    def __init__(self, prefix, config=None, env=None, name="svc", home=None, init_args=()):
+        """home: an existing directory for its files (default a new one in
+        $TMPDIR); init_args: codejail-init's options."""
         self.prefix = prefix
         self.init_bin = os.path.join(prefix, "bin", "codejail-init")
         self.server_bin = os.path.join(prefix, "bin", "codejail-server")
-        self.home = tempfile.mkdtemp(prefix=f"cj-itest-{name}-")
+        self.init_args = list(init_args)
+        self.home = home or tempfile.mkdtemp(prefix=f"cj-itest-{name}-")
         self.config = dict(config or {})
         # A private work_dir per service (unless the test chooses one), so
         # "nothing left behind" is simply "it is empty".
@@ -307,18 +391,22 @@ class Service:
 
     # -- lifecycle --
 
+    def environment(self):
+        """Ours, without what would override the command line, and the
+        test's own."""
+        env = {k: v for k, v in os.environ.items() if k not in ("CODEJAIL_CONFIG", "CODEJAIL_LISTEN")}
+        env.update(self.extra_env)
+        return env
+
     def start(self, expect_health=200, timeout=START_TIMEOUT):
         with open(self.config_path, "w") as f:
             f.write(to_yaml(self.config) + "\n")
-        env = dict(os.environ)
-        env.pop("CODEJAIL_CONFIG", None)
-        env.pop("CODEJAIL_LISTEN", None)
-        env.update(self.extra_env)
+        env = self.environment()
         for attempt in range(3):
             self.port = free_port()
             self._log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [self.init_bin, "--", self.server_bin, "--config", self.config_path,
+                [self.init_bin, *self.init_args, "--", self.server_bin, "--config", self.config_path,
                  "--listen", f"127.0.0.1:{self.port}"],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env)
             status = self._wait_healthy(expect_health, timeout)
@@ -329,6 +417,7 @@ class Service:
                 continue  # lost the port race; try another
             break
         log = self.log()
+        self.returncode = self.proc.poll()  # None: it still ran when we gave up
         self.kill()
         raise Failure(f"service did not become healthy ({expect_health}) within {timeout}s; "
                       f"last /health/ status {status}; log:\n{log}")
@@ -397,11 +486,7 @@ class Service:
         return self.base + path
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log_path)
 
     def post(self, payload, files=None, timeout=REQUEST_TIMEOUT, **kw):
         """POSTs exactly like the Open edX client and checks the answer is JSON."""
@@ -423,12 +508,7 @@ class Service:
     # -- leaks --
 
     def waiting(self, pid):
-        """A process of a prepared sandbox that has not had a request: it is
-        still the service's own binary (a request makes it exec python)."""
-        try:
-            return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(self.server_bin)
-        except OSError:
-            return False
+        return prepared(pid, self.server_bin)
 
     def sandbox_procs(self, waiting_too=False):
         """Live processes an execution of this service left: descendants of
@@ -475,15 +555,27 @@ class Service:
                           f"work_dir entries {self.work_dir_entries()}")
 
 
+def failures(check, items):
+    """Runs check(item) on every item, also after one failed; returns the
+    failed checks' messages."""
+    errors = []
+    for item in items:
+        try:
+            check(item)
+        except AssertionError as e:
+            errors.append(str(e))
+    return errors
+
+
 def foreign_children(known):
     """Processes adopted by this (subreaper) test process that are not ones
     it started: anything here escaped a service.  Zombies are reaped."""
     me = os.getpid()
     live = []
-    for pid, (state, ppid) in all_procs().items():
-        if ppid != me or pid in known:
+    for pid, st in all_procs().items():
+        if st.ppid != me or pid in known:
             continue
-        if state == "Z":
+        if st.state == "Z":
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
