@@ -13,8 +13,9 @@ endif()
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}/corpus")
 file(COPY ${seeds} DESTINATION "${WORK}/corpus")
-# -close_fd_mask=2: what the code under test writes to stderr is dropped;
-# libFuzzer's and the sanitizers' reports still show.
+# -close_fd_mask=2: what the code under test writes to stderr (framing.c
+# logs every refusal) is dropped; libFuzzer's and the sanitizers' reports
+# still show.
 execute_process(
   COMMAND "${FUZZER}" -max_total_time=${SECONDS} -timeout=10 -close_fd_mask=2
     -print_final_stats=1 "-artifact_prefix=${WORK}/" "${WORK}/corpus"
