@@ -1,6 +1,7 @@
 """SIGTERM: in-flight executions finish and are answered, new connections
 are refused, the service exits 0 within a bound and leaves nothing."""
 
+import os
 import shutil
 import socket
 import threading
@@ -139,3 +140,30 @@ def test_config_error_stops_startup(prefix):
     finally:
         svc.kill()
         shutil.rmtree(svc.home, ignore_errors=True)
+
+
+def test_stop_removes_the_cgroup_parent_it_made(make_service):
+    """A service removes at its end the cgroup parent directories it made
+    (in every hierarchy, v1 or v2), and leaves one that was there before it."""
+    top = f"cj-lifetime-{os.getpid()}-{time.monotonic_ns()}"
+    svc = make_service({"cgroup_parent": f"{top}/svc"})
+    assert svc.run("x = 1").json() == {"globals_dict": {"x": 1}}
+    made = cjtest.cgroup_dirs(top)
+    assert made, "the service made no cgroup parent\n" + svc.log()
+    assert svc.stop() == 0, svc.log()
+    assert cjtest.cgroup_dirs(top) == [], svc.log()
+
+    # Made beforehand (an operator's, or another instance's): left, with
+    # what the service made below it removed.
+    for d in made:
+        os.mkdir(d)
+    try:
+        svc = make_service({"cgroup_parent": f"{top}/svc"})
+        assert svc.run("x = 2").json() == {"globals_dict": {"x": 2}}
+        assert cjtest.cgroup_dirs(f"{top}/svc"), svc.log()
+        assert svc.stop() == 0, svc.log()
+        assert sorted(cjtest.cgroup_dirs(top)) == sorted(made)
+        assert cjtest.cgroup_dirs(f"{top}/svc") == []
+    finally:
+        for d in made:
+            os.rmdir(d)
