@@ -19,6 +19,7 @@ static const int server_caps[] = {
     CAP_FOWNER,       /* ... including modes and sticky directories it set */
     CAP_CHOWN,        /* handing the execution its tmp/ */
     CAP_KILL,         /* killing executions that run as another uid */
+    CAP_MKNOD,        /* each execution's own /dev/null, zero, random, urandom */
     CAP_NET_ADMIN,    /* bringing lo up in each execution's network namespace */
 };
 

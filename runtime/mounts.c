@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -81,16 +83,83 @@ static int make_target(const char *src, const char *rel)
     return close(fd);
 }
 
-/* A read-only, nosuid bind of a host path at the same place inside;
- * non-recursive on purpose: mounts beneath it on the host stay out. */
-static int ro_bind(const char *src, const char *rel, unsigned long extra)
+/* No inode is shared between executions: a lock (flock, POSIX, OFD) or an
+ * inotify watch on a file two sandboxes can both open is a channel between
+ * them, and a watch shows what the other opens.  Landlock mediates neither.
+ * So what the interpreter needs of the host comes through a read-only
+ * overlay of each execution's own (its inodes are the overlay's, over the
+ * host's files), single files are copied, and the devices are nodes of its
+ * own; only the page cache under them is shared. */
+
+/* overlay's option syntax: ':' separates layers, ',' options, '\' escapes. */
+static int escape_layer(const char *src, char *out, size_t size)
 {
+    size_t n = 0;
+    for (const char *s = src; *s != '\0'; s++) {
+        if (n + 3 > size)
+            return -1;
+        if (*s == ':' || *s == ',' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* A directory: a read-only overlay of it (and an empty layer: overlay
+ * wants two lower layers when it has no upper one) at the same place.  Its
+ * mounts beneath on the host stay out, as a non-recursive bind's would. */
+static int ro_overlay(const char *src, const char *rel, const char *empty)
+{
+    char layer[2048], opts[4096];
     if (make_target(src, rel) < 0)
         return -1;
-    if (mount(src, rel, NULL, MS_BIND, NULL) < 0)
+    if (escape_layer(src, layer, sizeof(layer)) < 0 ||
+        (size_t)snprintf(opts, sizeof(opts), "lowerdir=%s:%s", layer, empty) >= sizeof(opts)) {
+        errno = ENAMETOOLONG;
         return -1;
-    /* Bind flags only take effect on a remount: verify it really is read-only. */
-    return mount(NULL, rel, NULL, RO_BIND_FLAGS | extra, NULL);
+    }
+    return mount("codejail-ro", rel, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, opts);
+}
+
+/* A file: copied, root's, read-only to everyone (the loader's cache, the
+ * noexec library, which ld.so maps executable from the root's tmpfs). */
+static int copy_file(const char *src, const char *rel)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    struct stat st;
+    const char *slash = strrchr(rel, '/');
+    int out = fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || (slash != NULL && mkdirs(rel, (size_t)(slash - rel)) < 0)
+                  ? -1
+                  : open(rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    off_t off = 0;
+    while (out >= 0 && off < st.st_size) {
+        ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            break;
+        }
+    }
+    int e = errno, ok = out >= 0 && off == st.st_size && fchmod(out, 0444) == 0;
+    if (out >= 0 && close(out) < 0)
+        ok = 0;
+    close(in);
+    errno = ok ? 0 : (e ? e : EIO);
+    return ok ? 0 : -1;
+}
+
+/* What the interpreter needs of the host, at the same path inside. */
+static int mount_host_path(const char *src, const char *rel, const char *empty)
+{
+    struct stat st;
+    if (stat(src, &st) < 0)
+        return -1;
+    return S_ISDIR(st.st_mode) ? ro_overlay(src, rel, empty) : copy_file(src, rel);
 }
 
 static int make_links(const char *const *links)
@@ -111,19 +180,28 @@ static int make_links(const char *const *links)
     return 0;
 }
 
+/* /dev: a tmpfs of the execution's own holding a node of its own for each
+ * host device it may use (the host's numbers, verified), read-only at the
+ * mount (the nodes stay writable: a device's I/O is not the filesystem's). */
 static int make_dev(void)
 {
     static const char *const devs[CJ_N_DEVICES] = CJ_DEVICES;
+    if (mkdirs("dev", 3) < 0 ||
+        mount("codejail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=4k,nr_inodes=8,mode=0755") < 0)
+        return -1;
     for (size_t i = 0; i < CJ_N_DEVICES; i++) {
+        struct stat host, made;
         const char *rel = devs[i] + 1;
-        if (make_target(devs[i], rel) < 0 || mount(devs[i], rel, NULL, MS_BIND, NULL) < 0)
+        if (stat(devs[i], &host) < 0)
             return -1;
-        /* Writable (/dev/null must be) but no exec and no suid; devices
-         * stay usable because nodev is not set on these four binds. */
-        if (mount(NULL, rel, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+        if (!S_ISCHR(host.st_mode) || mknod(rel, S_IFCHR | 0666, host.st_rdev) < 0 || chmod(rel, 0666) < 0 ||
+            lstat(rel, &made) < 0 || !S_ISCHR(made.st_mode) || made.st_rdev != host.st_rdev ||
+            (made.st_mode & 07777) != 0666) {
+            errno = errno ? errno : EPERM;
             return -1;
+        }
     }
-    return 0;
+    return mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
 }
 
 /* The compiled wrapper, with the execution's own path where it was
@@ -217,16 +295,17 @@ int cj_mounts_enter(const cj_mount_plan *p, const char **step)
     TRY("mount the root tmpfs",
         mount("codejail", p->host_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0711"));
     TRY("enter the new root", chdir(p->host_dir));
+    char empty[PATH_MAX];
+    snprintf(empty, sizeof(empty), "%s/" CJ_INNER_EMPTY, p->host_dir);
+    TRY("make /.codejail", mkdirs(CJ_INNER_EMPTY, strlen(CJ_INNER_EMPTY)));
     for (size_t i = 0; p->binds != NULL && p->binds[i] != NULL; i++)
-        TRY("bind an interpreter path", ro_bind(p->binds[i], p->binds[i] + 1, 0));
+        TRY("mount an interpreter path", mount_host_path(p->binds[i], p->binds[i] + 1, empty));
     TRY("make root symlinks", make_links(p->links));
     TRY("make /dev", make_dev());
     TRY("make the standard paths", make_skeleton());
     if (p->noexec_so != NULL)
-        /* Not noexec: ld.so maps it executable (running it is what seccomp forbids). */
-        TRY("bind the noexec library", ro_bind(p->noexec_so, CJ_INNER_NOEXEC + 1, 0));
+        TRY("copy the noexec library", copy_file(p->noexec_so, CJ_INNER_NOEXEC + 1));
     if (p->pyc[0] != NULL) {
-        TRY("make /.codejail", mkdirs(".codejail", 9));
         TRY("write the compiled wrapper", write_pyc(CJ_INNER_PYC0 + 1, p->pyc[0], p->pyc_len[0], p->inner_dir));
         TRY("write the compiled wrapper", write_pyc(CJ_INNER_PYC1 + 1, p->pyc[1], p->pyc_len[1], p->inner_dir));
     }

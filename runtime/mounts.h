@@ -1,8 +1,10 @@
 /* The sandbox's filesystem: a fresh tmpfs root, root's and closed to the
- * sandbox user, holding only read-only binds of what the interpreter needs,
- * the execution directory at /tmp/codejail-XXXXXX (read-only) with a
- * size-capped tmpfs as its tmp/, /dev/null, /dev/zero, /dev/urandom, and
- * empty stand-ins for the standard host paths (/etc/hosts, /proc, /sys...)
+ * sandbox user, holding only what the interpreter needs, each through
+ * inodes of the execution's own (read-only overlays of the host's
+ * directories, copies of its files: no lock or inotify watch reaches
+ * another execution), the execution directory at /tmp/codejail-XXXXXX
+ * (read-only) with a size-capped tmpfs as its tmp/, its own /dev/null,
+ * /dev/zero, /dev/urandom and /dev/random nodes, and empty stand-ins for the standard host paths (/etc/hosts, /proc, /sys...)
  * that answer PermissionError.  Nothing of the host's /proc, /sys, /etc (but
  * what is listed), /home or other executions' directories is in it. */
 #ifndef CJ_MOUNTS_H
@@ -28,6 +30,8 @@ typedef struct cj_mount_plan {
 
 /* Where the noexec library appears inside. */
 #define CJ_INNER_NOEXEC "/.codejail/noexec.so"
+/* The overlays' empty second layer (relative to the root). */
+#define CJ_INNER_EMPTY ".codejail/empty"
 /* The compiled wrappers inside, and the name they are compiled under: as
  * long as the real one (an execution directory is always
  * /tmp/codejail-XXXXXX), so the bytes are patched in place. */

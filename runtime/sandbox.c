@@ -89,8 +89,7 @@ static cj_cgroup_limits cgroup_limits(const cj_sandbox_limits *l, int namespaces
 
 /* What every kind has: its directory, its cgroup (at the background weight
  * while it waits), its streams, and the ends the sandbox gets (child: what
- * becomes its 0..4, then its request socket or -1).  Waiting, its stdin is
- * empty until the request brings one. */
+ * becomes its 0..4, then its request socket or -1). */
 static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox **out, int child[CJ_SANDBOX_FDS + 1],
                 cj_err *err)
 {
@@ -141,10 +140,11 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         }
         sb->request_fd = sv[0];
         child[CJ_FD_REQUEST] = sv[1];
-        if ((child[CJ_FD_STDIN] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-            cj_fail(err, errno, "/dev/null");
+        /* Empty until the request brings its own; a memfd, not the
+         * service's /dev/null, whose path is not the sandbox's (a warm clone
+         * runs Python on it: AppArmor refuses a disconnected path). */
+        if ((child[CJ_FD_STDIN] = make_input("", 0, err)) < 0)
             goto fail;
-        }
     } else if ((child[CJ_FD_STDIN] = make_input(spec->input, spec->input_len, err)) < 0) {
         goto fail;
     }

@@ -643,7 +643,7 @@ def test_compose_config_validates():
 
 # What the service needs, each for a reason written in apparmor/codejail_service.
 SERVICE_CAPS = {"sys_admin", "net_admin", "setuid", "setgid", "setpcap", "chown", "dac_override", "fowner",
-                "kill"}
+                "kill", "mknod"}
 
 
 def test_capabilities_agree():

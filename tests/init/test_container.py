@@ -25,7 +25,7 @@ from test_init import (TIMEOUT, UNSHARE, descendants, init_bin, sh, spawn, stat,
 # What codejail-server keeps in its bounding set (init/caps.c says why).
 SERVER_CAPS = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_KILL": 5, "CAP_SETGID": 6,
-    "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21,
+    "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_MKNOD": 27,
 }
 
 
