@@ -838,10 +838,14 @@ oom:
     return -1;
 }
 
-int cj_config_load_string(cj_config *c, const char *yaml, size_t len, char *err, size_t err_len)
+int cj_config_load_string(cj_config *c, const char *yaml, size_t len, cj_err *e)
 {
-    if (err != NULL && err_len > 0)
+    char *err = e != NULL ? e->msg : NULL;
+    size_t err_len = e != NULL ? sizeof(e->msg) : 0;
+    if (e != NULL) {
+        e->errnum = 0;
         err[0] = '\0';
+    }
     if (len > CFG_MAX_BYTES)
         return errf(err, err_len, "configuration is larger than 1 MiB (%zu bytes)", len);
     loader L;
@@ -871,8 +875,10 @@ int cj_config_load_string(cj_config *c, const char *yaml, size_t len, char *err,
     return 0;
 }
 
-int cj_config_load_file(cj_config *c, const char *path, char *err, size_t err_len)
+int cj_config_load_file(cj_config *c, const char *path, cj_err *e)
 {
+    char *err = e != NULL ? e->msg : NULL;
+    size_t err_len = e != NULL ? sizeof(e->msg) : 0;
     char ebuf[128];
     int fd = open(path, O_RDONLY | O_CLOEXEC), saved = 0;
     if (fd < 0)
@@ -894,7 +900,7 @@ int cj_config_load_file(cj_config *c, const char *path, char *err, size_t err_le
     int rc = buf == NULL            ? errf(err, err_len, "%s: out of memory", path)
              : saved != 0           ? errf(err, err_len, "%s: %s", path, strerror_r(saved, ebuf, sizeof(ebuf)))
              : len > CFG_MAX_BYTES ? errf(err, err_len, "%s: larger than 1 MiB", path)
-                                    : cj_config_load_string(c, buf, len, err, err_len);
+                                    : cj_config_load_string(c, buf, len, e);
     free(buf);
     return rc;
 }

@@ -5,6 +5,8 @@
 #ifndef CJ_CONFIG_H
 #define CJ_CONFIG_H
 
+#include "error.h"
+
 #include <stddef.h>
 
 #include "log.h"
@@ -67,8 +69,8 @@ void cj_config_defaults(cj_config *c);
 /* Load YAML from a file or a string over the defaults already in c.  On error
  * returns -1 and writes a message naming the key (e.g. "limits.CPU: expected a
  * non-negative integer, got 'x'") into err. */
-int cj_config_load_file(cj_config *c, const char *path, char *err, size_t err_len);
-int cj_config_load_string(cj_config *c, const char *yaml, size_t len, char *err, size_t err_len);
+int cj_config_load_file(cj_config *c, const char *path, cj_err *err);
+int cj_config_load_string(cj_config *c, const char *yaml, size_t len, cj_err *err);
 void cj_config_free(cj_config *c);
 
 /* The limits for a request context: the defaults with that context's override

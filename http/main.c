@@ -130,11 +130,10 @@ int main(int argc, char **argv)
     }
 
     cj_config cfg;
-    char err[1024];
+    cj_err fail = {0};
     cj_config_defaults(&cfg);
-    if (config_path != NULL && config_path[0] != '\0' &&
-        cj_config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
-        cj_log(&log, CJ_LOG_ERROR, "config: %s", err);
+    if (config_path != NULL && config_path[0] != '\0' && cj_config_load_file(&cfg, config_path, &fail) < 0) {
+        cj_log(&log, CJ_LOG_ERROR, "config: %s", fail.msg);
         cj_config_free(&cfg);
         return 2;
     }
@@ -150,7 +149,6 @@ int main(int argc, char **argv)
     char wrapper[PATH_MAX], noexec[PATH_MAX], zygote[PATH_MAX], warmlib[PATH_MAX];
     cj_server srv;
     cj_sandbox_env env = {.host_proc_fd = -1};
-    cj_err fail = {0};
     int rc = 1;
     if (beside_binary(CODEJAIL_REL_DATADIR, "jailed_code.py", wrapper, sizeof(wrapper)) < 0 ||
         beside_binary(CODEJAIL_REL_LIBDIR, "codejail-noexec.so", noexec, sizeof(noexec)) < 0 ||

@@ -44,16 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cj_config c;
     cj_config_defaults(&c);
-    char err[256];
-    memset(err, 'x', sizeof(err));
-    if (cj_config_load_string(&c, (const char *)data, size, err, sizeof(err)) == 0) {
+    cj_err err;
+    memset(&err, 'x', sizeof(err));
+    if (cj_config_load_string(&c, (const char *)data, size, &err) == 0) {
         check_valid(&c);
         /* and again over itself, which exercises replacing every string */
-        char err2[256];
-        MUST(cj_config_load_string(&c, (const char *)data, size, err2, sizeof(err2)) == 0);
+        cj_err err2;
+        MUST(cj_config_load_string(&c, (const char *)data, size, &err2) == 0);
         check_valid(&c);
     } else {
-        MUST(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
+        MUST(memchr(err.msg, '\0', sizeof(err.msg)) != NULL && err.msg[0] != '\0');
         check_valid(&c); /* a failed load leaves the defaults untouched */
     }
     cj_config_free(&c);
