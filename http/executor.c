@@ -44,6 +44,7 @@ struct cj_executor {
      * prepared cold ones (NULL: made when requests come), and the warm
      * interpreter with its clones (NULL: warm start is off). */
     cj_pool *prepared;
+    cj_metrics *metrics;
     cj_sandbox_limits defaults; /* what the prepared ones are made with */
     cj_warm *warm;
     /* Inits of answered cold executions, killed, still tearing their
@@ -118,11 +119,13 @@ static int make_prepared(void *ctx, size_t slot, void **sb, int *making, cj_err 
 static const cj_pool_backend prepared_sandboxes = {
     .what = "prepared sandbox", .make = make_prepared, CJ_POOL_SANDBOX_OPS, .refill_on_take = 1};
 
-cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env)
+cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env,
+                                cj_metrics *metrics)
 {
     cj_executor *ex = calloc(1, sizeof(*ex));
     if (ex == NULL)
         return NULL;
+    ex->metrics = metrics;
     ex->loop = loop;
     ex->cfg = cfg;
     ex->env = env;
@@ -224,6 +227,33 @@ static void log_job(const cj_job *job)
 
 static void start_job(cj_executor *ex, cj_job *job);
 
+/* How it ended, as operators count it (metrics.h): the service's own
+ * failures first, then what the code did. */
+static enum cj_outcome outcome_of(const cj_job *job, long long oom_kills)
+{
+    if (job->cancelled)
+        return CJ_OUTCOME_CLIENT_GONE;
+    if (job->res.internal_error)
+        return CJ_OUTCOME_SETUP_FAILED;
+    if (job->res.timed_out)
+        return CJ_OUTCOME_TIMEOUT;
+    if (oom_kills > 0)
+        return CJ_OUTCOME_MEMORY;
+    if (job->res.status == 0)
+        return CJ_OUTCOME_OK;
+    return job->res.status < 0 ? CJ_OUTCOME_KILLED : CJ_OUTCOME_ERROR;
+}
+
+static void count_job(const cj_job *job)
+{
+    long long kills = job->sb != NULL ? cj_sandbox_oom_kills(job->sb) : -1;
+    const char *step = job->setup.p != NULL ? cj_sandbox_failed_step(job->setup.p, job->setup.len) : NULL;
+    double s = (double)(h2o_now(job->ex->loop) - job->started_at) / 1000.0;
+    cj_metrics_execution(job->ex->metrics, job->sb != NULL && cj_sandbox_is_warm(job->sb) ? CJ_METRICS_WARM
+                                                                                          : CJ_METRICS_COLD,
+                         outcome_of(job, kills), s, kills, step);
+}
+
 /* A warm clone that ended without a status lost its warm interpreter
  * (killed, or it crashed): the service's failure, not the request's, so the
  * request runs again, cold, from its kept input. */
@@ -277,6 +307,7 @@ static void finish(cj_job *job)
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb)) {
         job->res.status = -9; /* killed at REALTIME, as the cold path reports it */
     }
+    count_job(job);
     if (!job->cancelled) {
         log_job(job);
         job->done(job->owner, &job->res);
@@ -568,7 +599,7 @@ void cj_executor_on_sigchld(cj_executor *ex)
 
 int cj_executor_enable_warm(cj_executor *ex, const char *zygote_py, const char *lib)
 {
-    ex->warm = cj_warm_create(ex->loop, ex->cfg, ex->env, zygote_py, lib);
+    ex->warm = cj_warm_create(ex->loop, ex->cfg, ex->env, ex->metrics, zygote_py, lib);
     return ex->warm == NULL ? -1 : 0;
 }
 
@@ -582,6 +613,18 @@ int cj_executor_ready(const cj_executor *ex, enum cj_job_path path)
 int cj_executor_has_warm(const cj_executor *ex)
 {
     return ex->warm != NULL;
+}
+
+void cj_executor_gauges(const cj_executor *ex, cj_metrics_now *now)
+{
+    now->in_flight = ex->n_running;
+    now->queued = ex->n_queued;
+    if (ex->prepared != NULL) {
+        now->pool_ready[CJ_METRICS_COLD] = cj_pool_waiting(ex->prepared, NULL);
+        now->pool_size[CJ_METRICS_COLD] = cj_pool_size(ex->prepared);
+    }
+    if (ex->warm != NULL)
+        cj_warm_pool(ex->warm, &now->pool_ready[CJ_METRICS_WARM], &now->pool_size[CJ_METRICS_WARM]);
 }
 
 size_t cj_executor_pending(const cj_executor *ex)

@@ -8,6 +8,7 @@
 #include <h2o.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 typedef struct cj_executor cj_executor;
@@ -44,7 +45,8 @@ typedef struct cj_job_input {
     enum cj_job_path path; /* the probe checks each path; requests take either */
 } cj_job_input;
 
-cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env);
+cj_executor *cj_executor_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env,
+                                struct cj_metrics *metrics);
 /* Kills and frees every job without calling back. */
 void cj_executor_destroy(cj_executor *ex);
 
@@ -63,6 +65,8 @@ int cj_executor_enable_warm(cj_executor *ex, const char *zygote_py, const char *
  * start is off). */
 int cj_executor_ready(const cj_executor *ex, enum cj_job_path path);
 int cj_executor_has_warm(const cj_executor *ex);
+/* Running and queued executions, the pools' sizes and ready sandboxes. */
+void cj_executor_gauges(const cj_executor *ex, struct cj_metrics_now *now);
 
 /* Call on SIGCHLD. */
 void cj_executor_on_sigchld(cj_executor *ex);

@@ -245,16 +245,20 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     h2o_hostconf_t *host = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     cj_code_exec_register(srv, host);
     cj_health_register(srv, host);
-    for (size_t i = 0; i < host->paths.size; i++)
+    cj_metrics_register(srv, host);
+    for (size_t i = 0; i < host->paths.size; i++) {
         cj_json_errors_register(&host->paths.entries[i]);
+        cj_metrics_count_register(srv, &host->paths.entries[i]);
+    }
     cj_json_errors_register(&host->fallback_path);
+    cj_metrics_count_register(srv, &host->fallback_path);
 
     h2o_context_init(&srv->ctx, h2o_evloop_create(), &srv->globalconf);
     srv->accept_ctx.ctx = &srv->ctx;
     srv->accept_ctx.hosts = srv->globalconf.hosts;
     h2o_linklist_init_anchor(&srv->watched);
     h2o_timeout_init(srv->ctx.loop, &srv->watch_timeout, CJ_WATCH_MS);
-    srv->ex = cj_executor_create(srv->ctx.loop, cfg, &srv->env);
+    srv->ex = cj_executor_create(srv->ctx.loop, cfg, &srv->env, &srv->metrics);
     if (srv->ex == NULL) {
         cj_fail(err, 0, "out of memory");
         close(lfd);

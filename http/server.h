@@ -7,6 +7,7 @@
 #include "config.h"
 #include "executor.h"
 #include "log.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 #define CJ_WATCH_MS 100 /* how often running executions' clients are checked for a hang-up */
@@ -15,6 +16,7 @@ enum cj_probe_state { CJ_PROBE_PENDING, CJ_PROBE_PASSED, CJ_PROBE_FAILED };
 
 typedef struct cj_server {
     const struct cj_log *log; /* main()'s; every part of the server logs through it */
+    cj_metrics metrics; /* moved by the executor, the warm interpreters' lifecycle, every answer */
     cj_config *cfg;
     cj_sandbox_env env;
     h2o_globalconf_t globalconf;
@@ -55,6 +57,9 @@ void cj_server_check_drained(cj_server *srv);
 /* Handlers (one file each). */
 void cj_code_exec_register(cj_server *srv, h2o_hostconf_t *host);
 void cj_health_register(cj_server *srv, h2o_hostconf_t *host);
+void cj_metrics_register(cj_server *srv, h2o_hostconf_t *host);
+/* Counts every answer of the path (metrics.h). */
+void cj_metrics_count_register(cj_server *srv, h2o_pathconf_t *pathconf);
 
 /* Startup probe (probe.c): runs its checks through the executor and sets
  * srv->probe. */

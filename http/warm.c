@@ -40,6 +40,7 @@ struct cj_warm {
     h2o_loop_t *loop;
     const cj_config *cfg;
     const cj_sandbox_env *env;
+    cj_metrics *metrics;
     char *zygote_py, *lib;
     size_t n_slots;
     struct gen *cur;  /* serves requests; NULL while one is being restarted */
@@ -97,6 +98,7 @@ static void zygote_gone(struct gen *g, const char *why)
         return;
     }
     cj_log(w->env->log, CJ_LOG_WARNING, "warm interpreter %s; running executions cold until it is back", why);
+    cj_metrics_warm_restart(w->metrics);
     w->cur = NULL;
     gen_free(g);
     if (h2o_timeout_is_linked(&w->age_entry))
@@ -353,12 +355,13 @@ static void on_restart(h2o_timeout_entry_t *entry)
     }
 }
 
-cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, const char *zygote_py,
-                        const char *lib)
+cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, cj_metrics *metrics,
+                        const char *zygote_py, const char *lib)
 {
     cj_warm *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return NULL;
+    w->metrics = metrics;
     w->loop = loop;
     w->cfg = cfg;
     w->env = env;
@@ -409,6 +412,12 @@ cj_sandbox *cj_warm_take(cj_warm *w)
 void cj_warm_refill(cj_warm *w)
 {
     link_once(w, &w->refill_timeout, &w->refill_entry);
+}
+
+void cj_warm_pool(const cj_warm *w, size_t *ready, size_t *size)
+{
+    *ready = w->cur != NULL ? cj_pool_waiting(w->cur->pool, NULL) : 0;
+    *size = w->n_slots;
 }
 
 int cj_warm_ready(const cj_warm *w)

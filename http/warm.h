@@ -13,17 +13,20 @@
 #include <h2o.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 typedef struct cj_warm cj_warm;
 
-cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, const char *zygote_py,
-                        const char *lib);
+cj_warm *cj_warm_create(h2o_loop_t *loop, const cj_config *cfg, const cj_sandbox_env *env, cj_metrics *metrics,
+                        const char *zygote_py, const char *lib);
 /* A confined clone waiting for a request (the caller dispatches it), or
  * NULL when none is ready: the caller then runs the execution cold. */
 cj_sandbox *cj_warm_take(cj_warm *w);
 /* An execution was answered: refill the pool now that nobody waits. */
 void cj_warm_refill(cj_warm *w);
+/* Clones waiting now, and how many the pool keeps. */
+void cj_warm_pool(const cj_warm *w, size_t *ready, size_t *size);
 /* At least one clone is waiting. */
 int cj_warm_ready(const cj_warm *w);
 void cj_warm_on_sigchld(cj_warm *w);

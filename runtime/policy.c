@@ -189,6 +189,7 @@ int cj_policy_init(cj_sandbox_env *env, const cj_policy_opts *o, cj_err *err)
     if (layer_check("landlock", o->landlock, abi > 0, no_landlock, err) < 0)
         return -1;
     env->landlock = o->landlock != CJ_POLICY_OFF && abi > 0;
+    env->landlock_abi = env->landlock ? abi : 0;
 
     if (o->seccomp != CJ_POLICY_OFF) {
         if (access(o->noexec_so, R_OK) < 0)
@@ -287,4 +288,9 @@ int cj_policy_compile_wrappers(cj_sandbox_env *env, cj_err *err)
     cj_log(env->log, CJ_LOG_DEBUG, "wrappers compiled ahead: %zu and %zu bytes", env->wrapper_pyc_len[0],
            env->wrapper_pyc_len[1]);
     return 0;
+}
+
+const char *cj_policy_cgroups(const cj_sandbox_env *env)
+{
+    return env->cgroups == NULL ? "off" : cj_cgroups_is_v2(env->cgroups) ? "v2" : "v1";
 }

@@ -454,6 +454,17 @@ int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, 
     return seen_status ? 1 : 0;
 }
 
+const char *cj_sandbox_failed_step(const void *records, size_t len)
+{
+    for (size_t off = 0; off + sizeof(struct cj_sandbox_record) <= len; off += sizeof(struct cj_sandbox_record)) {
+        struct cj_sandbox_record r;
+        memcpy(&r, (const char *)records + off, sizeof(r));
+        if (r.kind == CJ_RECORD_FAILURE)
+            return cj_setup_step_name(r.step);
+    }
+    return NULL;
+}
+
 void cj_sandbox_destroy(cj_sandbox *sb)
 {
     if (sb == NULL)

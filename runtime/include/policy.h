@@ -35,4 +35,7 @@ void cj_policy_free(cj_sandbox_env *env);
  * source runs; the startup probe judges it). */
 int cj_policy_compile_wrappers(cj_sandbox_env *env, cj_err *err);
 
+/* The cgroups executions get: "v1", "v2" or "off". */
+const char *cj_policy_cgroups(const cj_sandbox_env *env);
+
 #endif

@@ -46,6 +46,7 @@ typedef struct cj_sandbox_env {
     const char *noexec_so;    /* codejail-noexec.so: no exec after the interpreter starts */
     const struct cj_seccomp *seccomp;
     int landlock;
+    int landlock_abi; /* the ABI in force, 0 when off */
     const char *apparmor_profile;
     int host_proc_fd; /* O_PATH /proc of the host, for AppArmor's exec attribute */
     struct cj_cgroups *cgroups;
@@ -85,6 +86,8 @@ int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
  * there was one; else 1 with *status replaced by the interpreter's own
  * status when one was reported (the first), or 0 when none was. */
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
+/* The name of the set-up step that failed, if the records report one. */
+const char *cj_sandbox_failed_step(const void *records, size_t len);
 
 /* Processes of the execution the kernel's OOM killer took (its cgroup's
  * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */

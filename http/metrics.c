@@ -1,0 +1,175 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Wall time of an execution: from a few ms (warm) to REALTIME. */
+static const double BOUNDS[CJ_METRICS_BUCKETS - 1] = {0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                       0.25,   0.5,   1,    2.5,   5};
+static const char *const PATHS[CJ_METRICS_PATHS] = {"cold", "warm"};
+static const char *const OUTCOMES[CJ_OUTCOME_COUNT] = {"ok",     "error",        "timeout",    "memory",
+                                                       "killed", "setup_failed", "client_gone"};
+
+/* One counter per (label, code); a full table counts into its last slot
+ * as "other" rather than lose the event. */
+static void count(cj_metrics_count *t, const char *label, int code)
+{
+    for (size_t i = 0; i < CJ_METRICS_MAX_LABELS; i++) {
+        if (t[i].n == 0 && t[i].label[0] == '\0') {
+            snprintf(t[i].label, sizeof(t[i].label), "%s", i + 1 == CJ_METRICS_MAX_LABELS ? "other" : label);
+            t[i].code = code;
+        }
+        if ((strcmp(t[i].label, label) == 0 && t[i].code == code) || i + 1 == CJ_METRICS_MAX_LABELS) {
+            t[i].n++;
+            return;
+        }
+    }
+}
+
+void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,
+                          long long oom_kills, const char *setup_step)
+{
+    m->executions[path][outcome]++;
+    cj_histogram *h = &m->duration[path];
+    size_t b = 0;
+    while (b < CJ_METRICS_BUCKETS - 1 && seconds > BOUNDS[b])
+        b++;
+    h->bucket[b]++;
+    h->count++;
+    h->sum += seconds;
+    if (oom_kills > 0)
+        m->oom_kills += (unsigned long long)oom_kills;
+    if (setup_step != NULL)
+        count(m->setup_failures, setup_step, 0);
+}
+
+void cj_metrics_warm_restart(cj_metrics *m)
+{
+    m->warm_restarts++;
+}
+
+void cj_metrics_http(cj_metrics *m, const char *handler, int code)
+{
+    count(m->http, handler, code);
+}
+
+typedef struct out {
+    char *p;
+    size_t len, cap;
+    int failed;
+} out;
+
+static void __attribute__((format(printf, 2, 3))) put(out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = o->failed ? -1 : vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->failed = 1;
+            return;
+        }
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = (o->cap + (size_t)n) * 2;
+        char *p = realloc(o->p, cap);
+        if (p == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+}
+
+static void family(out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values are ours (steps, handlers, build facts), never a request's;
+ * escaped all the same, as the format asks. */
+static const char *label_value(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s != '\0' && n + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            buf[n++] = '\\';
+            buf[n++] = *s == '\n' ? 'n' : *s;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *len)
+{
+    out o = {.cap = 8192};
+    if ((o.p = malloc(o.cap)) == NULL)
+        return NULL;
+    char v[3][96];
+    family(&o, "codejail_executions_total", "counter", "Executions by path and how they ended.");
+    for (int p = 0; p < CJ_METRICS_PATHS; p++)
+        for (int k = 0; k < CJ_OUTCOME_COUNT; k++)
+            put(&o, "codejail_executions_total{path=\"%s\",outcome=\"%s\"} %llu\n", PATHS[p], OUTCOMES[k],
+                m->executions[p][k]);
+    family(&o, "codejail_execution_duration_seconds", "histogram",
+           "Wall time of an execution, from its request to its answer.");
+    for (int p = 0; p < CJ_METRICS_PATHS; p++) {
+        const cj_histogram *h = &m->duration[p];
+        unsigned long long cum = 0;
+        for (int b = 0; b < CJ_METRICS_BUCKETS; b++) {
+            cum += h->bucket[b];
+            if (b < CJ_METRICS_BUCKETS - 1)
+                put(&o, "codejail_execution_duration_seconds_bucket{path=\"%s\",le=\"%g\"} %llu\n", PATHS[p],
+                    BOUNDS[b], cum);
+            else
+                put(&o, "codejail_execution_duration_seconds_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", PATHS[p],
+                    cum);
+        }
+        put(&o, "codejail_execution_duration_seconds_sum{path=\"%s\"} %.6f\n", PATHS[p], h->sum);
+        put(&o, "codejail_execution_duration_seconds_count{path=\"%s\"} %llu\n", PATHS[p], h->count);
+    }
+    family(&o, "codejail_executions_in_flight", "gauge", "Executions running now.");
+    put(&o, "codejail_executions_in_flight %zu\n", now->in_flight);
+    family(&o, "codejail_queue_depth", "gauge", "Executions waiting for a slot (max_concurrency).");
+    put(&o, "codejail_queue_depth %zu\n", now->queued);
+    family(&o, "codejail_pool_ready", "gauge", "Sandboxes made ahead and waiting for a request.");
+    for (int p = 0; p < CJ_METRICS_PATHS; p++)
+        put(&o, "codejail_pool_ready{path=\"%s\"} %zu\n", PATHS[p], now->pool_ready[p]);
+    family(&o, "codejail_pool_size", "gauge", "Sandboxes the pool keeps made ahead (cold.pool, warm.pool).");
+    for (int p = 0; p < CJ_METRICS_PATHS; p++)
+        put(&o, "codejail_pool_size{path=\"%s\"} %zu\n", PATHS[p], now->pool_size[p]);
+    family(&o, "codejail_probe_passed", "gauge", "1 when the startup probe passed and the service serves.");
+    put(&o, "codejail_probe_passed %d\n", now->probe_passed ? 1 : 0);
+    family(&o, "codejail_sandbox_setup_failures_total", "counter",
+           "Sandboxes that could not be made, by the checklist step that failed.");
+    for (size_t i = 0; i < CJ_METRICS_MAX_LABELS && m->setup_failures[i].n > 0; i++)
+        put(&o, "codejail_sandbox_setup_failures_total{step=\"%s\"} %llu\n",
+            label_value(m->setup_failures[i].label, v[0], sizeof(v[0])), m->setup_failures[i].n);
+    family(&o, "codejail_oom_kills_total", "counter", "Processes of executions the OOM killer took.");
+    put(&o, "codejail_oom_kills_total %llu\n", m->oom_kills);
+    family(&o, "codejail_warm_restarts_total", "counter", "Warm interpreters that died and were started again.");
+    put(&o, "codejail_warm_restarts_total %llu\n", m->warm_restarts);
+    family(&o, "codejail_http_requests_total", "counter", "HTTP answers by handler and status code.");
+    for (size_t i = 0; i < CJ_METRICS_MAX_LABELS && m->http[i].n > 0; i++)
+        put(&o, "codejail_http_requests_total{handler=\"%s\",code=\"%d\"} %llu\n",
+            label_value(m->http[i].label, v[0], sizeof(v[0])), m->http[i].code, m->http[i].n);
+    family(&o, "codejail_build_info", "gauge", "The build and the confinement in force.");
+    put(&o, "codejail_build_info{version=\"%s\",landlock_abi=\"%d\",apparmor=\"%s\",cgroup=\"%s\"} 1\n",
+        label_value(now->version, v[0], sizeof(v[0])), now->landlock_abi,
+        label_value(now->apparmor, v[1], sizeof(v[1])), label_value(now->cgroup, v[2], sizeof(v[2])));
+    if (o.failed) {
+        free(o.p);
+        return NULL;
+    }
+    *len = o.len;
+    return o.p;
+}

@@ -1,0 +1,64 @@
+/* Prometheus metrics (text format 0.0.4) at GET /metrics: what operators
+ * alert on.  The counters live in the server's one context and are moved
+ * by the parts that see the events (the executor, the warm interpreter's
+ * lifecycle, the responder); the gauges are read at the scrape. */
+#ifndef CJ_METRICS_H
+#define CJ_METRICS_H
+
+#include <stddef.h>
+
+/* How an execution ended, as operators count them. */
+enum cj_outcome {
+    CJ_OUTCOME_OK,           /* the code ran and exited 0 */
+    CJ_OUTCOME_ERROR,        /* it exited with an error (an exception, exit(n)) */
+    CJ_OUTCOME_TIMEOUT,      /* killed at REALTIME */
+    CJ_OUTCOME_MEMORY,       /* the OOM killer took processes of it */
+    CJ_OUTCOME_KILLED,       /* ended by a signal (SIGXCPU at CPU, SIGKILL...) */
+    CJ_OUTCOME_SETUP_FAILED, /* the sandbox could not be made: the service's failure */
+    CJ_OUTCOME_CLIENT_GONE,  /* the client hung up before the answer */
+    CJ_OUTCOME_COUNT
+};
+
+enum cj_metrics_path { CJ_METRICS_COLD, CJ_METRICS_WARM, CJ_METRICS_PATHS };
+
+#define CJ_METRICS_BUCKETS 12
+#define CJ_METRICS_MAX_LABELS 32
+
+typedef struct cj_histogram {
+    unsigned long long bucket[CJ_METRICS_BUCKETS]; /* cumulative at render, per bucket here */
+    unsigned long long count;
+    double sum;
+} cj_histogram;
+
+typedef struct cj_metrics_count {
+    char label[48];
+    int code;
+    unsigned long long n;
+} cj_metrics_count;
+
+typedef struct cj_metrics {
+    unsigned long long executions[CJ_METRICS_PATHS][CJ_OUTCOME_COUNT];
+    cj_histogram duration[CJ_METRICS_PATHS];
+    unsigned long long oom_kills, warm_restarts;
+    cj_metrics_count setup_failures[CJ_METRICS_MAX_LABELS]; /* label: the step */
+    cj_metrics_count http[CJ_METRICS_MAX_LABELS];           /* label: the handler; code */
+} cj_metrics;
+
+/* What the scrape reads from the service as it is then. */
+typedef struct cj_metrics_now {
+    size_t in_flight, queued;
+    size_t pool_ready[CJ_METRICS_PATHS], pool_size[CJ_METRICS_PATHS];
+    int probe_passed;
+    const char *version, *apparmor, *cgroup;
+    int landlock_abi;
+} cj_metrics_now;
+
+void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,
+                          long long oom_kills, const char *setup_step);
+void cj_metrics_warm_restart(cj_metrics *m);
+void cj_metrics_http(cj_metrics *m, const char *handler, int code);
+
+/* The exposition: malloc'd text and its length, or NULL. */
+char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *len);
+
+#endif

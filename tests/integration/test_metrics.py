@@ -1,0 +1,136 @@
+"""GET /metrics: the Prometheus text format (parsed by prometheus_client's
+own parser), the families operators alert on, each moving exactly as
+executions of each outcome happen, on the cold and the warm path."""
+
+import time
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+FAMILIES = {
+    "codejail_executions": "counter",
+    "codejail_execution_duration_seconds": "histogram",
+    "codejail_executions_in_flight": "gauge",
+    "codejail_queue_depth": "gauge",
+    "codejail_pool_ready": "gauge",
+    "codejail_pool_size": "gauge",
+    "codejail_probe_passed": "gauge",
+    "codejail_sandbox_setup_failures": "counter",
+    "codejail_oom_kills": "counter",
+    "codejail_warm_restarts": "counter",
+    "codejail_http_requests": "counter",
+    "codejail_build_info": "gauge",
+}
+
+
+def scrape(svc):
+    r = requests.get(svc.url("/metrics"), timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    samples = {}
+    for f in families.values():
+        for s in f.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return families, samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+def svc(make_service):
+    return make_service({"warm": {"enabled": True, "pool": 2},
+                         "limits": {"CPU": 1, "REALTIME": 2, "NPROC": 8, "VMEM": 150 * 1024 * 1024}},
+                        name="metrics")
+
+
+def test_families_and_types(svc):
+    families, samples = scrape(svc)
+    for name, kind in FAMILIES.items():
+        assert name in families, (name, sorted(families))
+        assert families[name].type == kind, (name, families[name].type)
+    assert value(samples, "codejail_probe_passed") == 1
+    assert value(samples, "codejail_pool_size", path="cold") == 2
+    assert value(samples, "codejail_pool_size", path="warm") == 2
+    build = [s for s in families["codejail_build_info"].samples][0]
+    assert build.value == 1 and set(build.labels) == {"version", "landlock_abi", "apparmor", "cgroup"}, build
+    assert build.labels["cgroup"] in ("v1", "v2") and int(build.labels["landlock_abi"]) >= 1, build
+
+
+@pytest.mark.parametrize("outcome,code", [
+    ("ok", "x = 1"),
+    ("error", "1 / 0"),
+    ("timeout", "import time\ntime.sleep(10)"),
+    ("killed", "while True:\n    pass"),
+    ("memory", "import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+               "        hoard = b'\\1' * (100 << 20)\n        time.sleep(0.5)\n        os._exit(0)\n"
+               "    kids.append(pid)\nfor p in kids:\n    os.waitpid(p, 0)\n"),
+])
+def test_each_outcome_counts_once(svc, outcome, code):
+    before = scrape(svc)[1]
+    r = svc.run(code, {}, timeout=20)
+    assert r.status_code == 200, r.text
+    after = scrape(svc)[1]
+    moved = {(p, o): value(after, "codejail_executions_total", path=p, outcome=o)
+             - value(before, "codejail_executions_total", path=p, outcome=o)
+             for p in ("cold", "warm") for o in ("ok", "error", "timeout", "memory", "killed", "setup_failed",
+                                                 "client_gone")}
+    assert sum(moved.values()) == 1, moved
+    (path, got), = [k for k, v in moved.items() if v == 1]
+    assert got == outcome, moved
+    count = "codejail_execution_duration_seconds_count"
+    assert value(after, count, path=path) - value(before, count, path=path) == 1
+    inf = "codejail_execution_duration_seconds_bucket"
+    assert value(after, inf, path=path, le="+Inf") == value(after, count, path=path)
+    code_exec = value(after, "codejail_http_requests_total", handler="code_exec", code="200") - \
+        value(before, "codejail_http_requests_total", handler="code_exec", code="200")
+    assert code_exec == 1
+    if outcome == "memory":
+        assert value(after, "codejail_oom_kills_total") > value(before, "codejail_oom_kills_total")
+
+
+def test_both_paths_count(svc):
+    """The startup probe's checks ran on the cold and on the warm path
+    before the service served: each path counted them."""
+    _, samples = scrape(svc)
+    for path in ("cold", "warm"):
+        total = sum(value(samples, "codejail_executions_total", path=path, outcome=o)
+                    for o in ("ok", "error", "timeout", "memory", "killed", "setup_failed", "client_gone"))
+        assert total >= 10, (path, total)
+        assert value(samples, "codejail_execution_duration_seconds_count", path=path) == total
+
+
+def test_client_gone_and_in_flight(svc):
+    """A client that hangs up mid-execution counts as client_gone; while it
+    ran, it was in flight."""
+    _, before = scrape(svc)
+    try:
+        svc.run("import time\ntime.sleep(1.5)", {}, timeout=0.5)
+    except requests.exceptions.ReadTimeout:
+        pass
+    _, during = scrape(svc)
+    assert value(during, "codejail_executions_in_flight") >= 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, after = scrape(svc)
+        gone = sum(value(after, "codejail_executions_total", path=p, outcome="client_gone")
+                   - value(before, "codejail_executions_total", path=p, outcome="client_gone")
+                   for p in ("cold", "warm"))
+        if gone:
+            break
+        time.sleep(0.1)
+    assert gone == 1
+    assert value(after, "codejail_executions_in_flight") == 0
+
+
+def test_other_paths_and_methods_count(svc):
+    _, before = scrape(svc)
+    assert requests.get(svc.url("/nowhere"), timeout=5).status_code == 404
+    assert requests.post(svc.url("/metrics"), timeout=5).status_code == 405
+    _, after = scrape(svc)
+    for handler, code in (("other", "404"), ("metrics", "405")):
+        assert value(after, "codejail_http_requests_total", handler=handler, code=code) - \
+            value(before, "codejail_http_requests_total", handler=handler, code=code) == 1, (handler, code)
