@@ -869,3 +869,24 @@ def test_dev_run_installs_only_build_and_run():
     assert tools <= test_pkgs, tools - test_pkgs
     assert set(sandbox_debian()) <= run_pkgs
     assert {"docker.io", "docker-compose", "debootstrap"} <= set(dev_packages("UP"))
+
+
+def test_grafana_dashboard_uses_only_exposed_families():
+    """compose/grafana-dashboard.json is a Grafana dashboard whose every
+    query names a family the service exposes (http/metrics.c), with the
+    suffixes Prometheus gives histograms."""
+    dash = json.loads((ROOT / "compose" / "grafana-dashboard.json").read_text())
+    exposed = set(re.findall(r'"(codejail_[a-z_]+)', (ROOT / "http" / "metrics.c").read_text()))
+    exposed = {re.sub(r"_(bucket|sum|count)$", "", n) for n in exposed} - {""}
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert dash["panels"] and exprs
+    used = set()
+    for e in exprs:
+        for name in re.findall(r"\bcodejail_[a-z_]+", e):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert base in exposed, (name, sorted(exposed))
+            used.add(base)
+    # Every family the README names for operators has a panel.
+    assert {"codejail_executions_total", "codejail_execution_duration_seconds", "codejail_queue_depth",
+            "codejail_pool_ready", "codejail_probe_passed", "codejail_oom_kills_total",
+            "codejail_sandbox_setup_failures_total"} <= used, used
