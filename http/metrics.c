@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "respond.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,39 +57,21 @@ void cj_metrics_http(cj_metrics *m, const char *handler, int code)
     count(m->http, handler, code);
 }
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-    int failed;
-} out;
-
-static void __attribute__((format(printf, 2, 3))) put(out *o, const char *fmt, ...)
+/* One line of the exposition (every line is short: names, labels, a number). */
+static void __attribute__((format(printf, 2, 3))) put(cj_strbuf *o, const char *fmt, ...)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = o->failed ? -1 : vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = (o->cap + (size_t)n) * 2;
-        char *p = realloc(o->p, cap);
-        if (p == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        o->failed = 1;
+    else
+        cj_strbuf_add(o, line, (size_t)n);
 }
 
-static void family(out *o, const char *name, const char *type, const char *help)
+static void family(cj_strbuf *o, const char *name, const char *type, const char *help)
 {
     put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -111,9 +95,7 @@ static const char *label_value(const char *s, char *buf, size_t size)
 
 char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *len)
 {
-    out o = {.cap = 8192};
-    if ((o.p = malloc(o.cap)) == NULL)
-        return NULL;
+    cj_strbuf o = {0};
     char v[3][96];
     family(&o, "codejail_executions_total", "counter", "Executions by path and how they ended.");
     for (int p = 0; p < CJ_METRICS_PATHS; p++)
@@ -167,7 +149,7 @@ char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *
         label_value(now->version, v[0], sizeof(v[0])), now->landlock_abi,
         label_value(now->apparmor, v[1], sizeof(v[1])), label_value(now->cgroup, v[2], sizeof(v[2])));
     if (o.failed) {
-        free(o.p);
+        cj_strbuf_free(&o);
         return NULL;
     }
     *len = o.len;
