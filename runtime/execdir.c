@@ -45,10 +45,39 @@ static const char EXEC_CHECK[] =
     "except OSError:\\n sys.stderr.write('codejail: exec is not blocked in this sandbox\\\\n')"
     "\\n __import__('posix')._exit(126)\")";
 
+/* The template's tail from this line on is not the wrapper's: it is the
+ * python_lib.zip bytecode installer (jailed_code.py says why), run from the
+ * PYTHON_PATH line when the zip is on sys.path. */
+static const char ZIP_PART[] = "\n#@ZIP_BYTECODE@\n";
+
+/* exec('...') of text, on one line: the wrapper's line numbers must not
+ * move.  NULL when out of memory. */
+static char *exec_line(const char *text, size_t len)
+{
+    char *line = malloc(4 * len + sizeof("exec('')")), *o = line;
+    if (line == NULL)
+        return NULL;
+    o += sprintf(o, "exec('");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\\' || c == '\'')
+            o += sprintf(o, "\\%c", c);
+        else if (c == '\n')
+            o += sprintf(o, "\\n");
+        else if (c < 0x20 || c >= 0x7f)
+            o += sprintf(o, "\\x%02x", c);
+        else
+            *o++ = (char)c;
+    }
+    strcpy(o, "')");
+    return line;
+}
+
 /* Replaces each marker line, in template order, by one line, so that exec()
  * is on the line the codejail library's wrapper has it; but the library
  * adds a sys.path.append line per python_path entry before it, and so does
- * PYTHON_PATH (after a `pass` that keeps its own line). */
+ * PYTHON_PATH (after a line of its own: `pass`, or with python_lib.zip on
+ * the path, the bytecode installer). */
 static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err);
 
 int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_err *err)
@@ -60,21 +89,34 @@ int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_
     size_t n_paths = s->zip_on_path > 0 ? (size_t)s->zip_on_path : 0;
     if (n_paths > CJ_EXECDIR_MAX_PATHS)
         return cj_fail(err, E2BIG, "python_path has %zu entries", n_paths);
-    size_t cap = s->wrapper_len + 1 + strlen("pass") + n_paths * (sizeof(APPEND) - 1);
-    for (int i = 0; i < 2; i++)
-        cap += strlen(lines[i]);
-    char *buf = malloc(cap), *o = buf, *paths = NULL;
-    if (buf != NULL && (paths = malloc(strlen("pass") + n_paths * (sizeof(APPEND) - 1) + 1)) != NULL) {
-        char *q = paths + strlen(strcpy(paths, "pass"));
+    const char *end = s->wrapper + s->wrapper_len;
+    const char *part = memmem(s->wrapper, s->wrapper_len, ZIP_PART, sizeof(ZIP_PART) - 1);
+    if (part == NULL)
+        return cj_fail(err, 0, "the jailed_code template has no #@ZIP_BYTECODE@ part");
+    char *first = n_paths ? exec_line(part + sizeof(ZIP_PART) - 1, (size_t)(end - part) - (sizeof(ZIP_PART) - 1))
+                          : strdup("pass");
+    end = part + 1;
+    char *buf = NULL, *o = NULL, *paths = NULL;
+    if (first != NULL) {
+        size_t cap = (size_t)(end - s->wrapper) + 1 + n_paths * (sizeof(APPEND) - 1) + strlen(first);
+        for (int i = 0; i < 2; i++)
+            cap += strlen(lines[i]);
+        buf = o = malloc(cap);
+        paths = malloc(strlen(first) + n_paths * (sizeof(APPEND) - 1) + 1);
+    }
+    if (buf != NULL && paths != NULL) {
+        char *q = paths + strlen(strcpy(paths, first));
         for (size_t i = 0; i < n_paths; i++, q += sizeof(APPEND) - 1)
             memcpy(q, APPEND, sizeof(APPEND));
         lines[2] = paths;
     }
+    free(first);
     if (buf == NULL || paths == NULL) {
         free(buf);
+        free(paths);
         return cj_fail(err, ENOMEM, "render jailed_code");
     }
-    const char *p = s->wrapper, *end = s->wrapper + s->wrapper_len;
+    const char *p = s->wrapper;
     for (int i = 0; i < 3; i++) {
         const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
         if (m == NULL) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,14 +47,28 @@ static void close_fd(int *fd)
     }
 }
 
+static void zip_frame_header(unsigned char h[CJ_ZIP_FRAME_HEADER], int mode, size_t len)
+{
+    memcpy(h, CJ_ZIP_FRAME_MAGIC, CJ_ZIP_FRAME_MAGIC_LEN);
+    h[CJ_ZIP_FRAME_MAGIC_LEN] = (unsigned char)mode;
+    for (int i = 0; i < 8; i++)
+        h[CJ_ZIP_FRAME_MAGIC_LEN + 1 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+}
+
 /* The input travels in a memfd rather than a pipe: the service never waits
- * for the sandbox to read it, and nothing touches the filesystem. */
-static int make_input(const char *data, size_t len, cj_err *err)
+ * for the sandbox to read it, and nothing touches the filesystem.  Before
+ * the request, the zip bytecode frame when the spec asks for one. */
+static int make_input(const cj_sandbox_spec *spec, cj_err *err)
 {
     int fd = memfd_create("codejail-input", MFD_CLOEXEC);
     if (fd < 0)
         return cj_fail(err, errno, "memfd_create");
-    if (cj_write_all(fd, data, len) < 0) {
+    int mode = spec->zip_compile ? CJ_ZIP_FRAME_COMPILE : spec->zip_bytecode != NULL ? CJ_ZIP_FRAME_USE : 0;
+    size_t blob_len = mode == CJ_ZIP_FRAME_USE ? spec->zip_bytecode_len : 0;
+    unsigned char h[CJ_ZIP_FRAME_HEADER];
+    zip_frame_header(h, mode, blob_len);
+    if ((mode && (cj_write_all(fd, h, sizeof(h)) < 0 || cj_write_all(fd, spec->zip_bytecode, blob_len) < 0)) ||
+        cj_write_all(fd, spec->input, spec->input_len) < 0) {
         int e = errno;
         close(fd);
         return cj_fail(err, e, "write input");
@@ -64,6 +79,22 @@ static int make_input(const char *data, size_t len, cj_err *err)
         return cj_fail(err, e, "lseek input");
     }
     return fd;
+}
+
+int cj_sandbox_zip_bytecode(const void *result, size_t len, const void **blob, size_t *blob_len)
+{
+    const unsigned char *r = result;
+    if (len < CJ_ZIP_FRAME_HEADER || memcmp(r, CJ_ZIP_FRAME_MAGIC, CJ_ZIP_FRAME_MAGIC_LEN) != 0 ||
+        r[CJ_ZIP_FRAME_MAGIC_LEN] != CJ_ZIP_FRAME_BLOB)
+        return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | r[CJ_ZIP_FRAME_MAGIC_LEN + 1 + i];
+    if (n > len - CJ_ZIP_FRAME_HEADER)
+        return 0; /* cut short: the output cap, or it died writing */
+    *blob = r + CJ_ZIP_FRAME_HEADER;
+    *blob_len = (size_t)n;
+    return 1;
 }
 
 /* The directory's contents for a request.  The warm interpreter has the
@@ -143,9 +174,10 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         /* Empty until the request brings its own; a memfd, not the
          * service's /dev/null, whose path is not the sandbox's (a warm clone
          * runs Python on it: AppArmor refuses a disconnected path). */
-        if ((child[CJ_FD_STDIN] = make_input("", 0, err)) < 0)
+        cj_sandbox_spec none = {.input = ""};
+        if ((child[CJ_FD_STDIN] = make_input(&none, err)) < 0)
             goto fail;
-    } else if ((child[CJ_FD_STDIN] = make_input(spec->input, spec->input_len, err)) < 0) {
+    } else if ((child[CJ_FD_STDIN] = make_input(spec, err)) < 0) {
         goto fail;
     }
     *out = sb;
@@ -335,7 +367,7 @@ int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *er
         if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
             goto out;
     }
-    if ((in = make_input(spec->input, spec->input_len, err)) < 0)
+    if ((in = make_input(spec, err)) < 0)
         goto out;
     struct cj_request_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
                                .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,

@@ -105,7 +105,7 @@ def rehearse(code):
         os.dup2(null, 3)  # the wrapper writes its result to fd 3 and closes it
         os.close(null)
     try:
-        sys.stdin = io.StringIO('["pass", {"x": [1, 2.5, "s", null, true]}]')
+        sys.stdin = io.TextIOWrapper(io.BytesIO(b'["pass", {"x": [1, 2.5, "s", null, true]}]'), encoding="utf-8")
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__, "_codejail_warm": True})
     finally:
         if spare is not None:

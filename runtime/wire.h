@@ -66,4 +66,15 @@ struct cj_warm_reply {
 };
 _Static_assert(sizeof(struct cj_warm_reply) == 16, "fixed");
 
+/* python_lib.zip's modules compiled once (jailed_code.py's #@ZIP_BYTECODE@
+ * part): a frame before the request on the interpreter's stdin, USE with
+ * the compiled modules or COMPILE (no payload: compile them), and first on
+ * the result stream of a compile run, BLOB with them.  The magic, the mode,
+ * the payload's length (8 bytes, little-endian), the payload.  The request's
+ * JSON never starts with a NUL, so a stdin without a frame is unambiguous. */
+#define CJ_ZIP_FRAME_MAGIC "\0CJZ:"
+#define CJ_ZIP_FRAME_MAGIC_LEN 5
+#define CJ_ZIP_FRAME_HEADER 14
+enum { CJ_ZIP_FRAME_USE = 'U', CJ_ZIP_FRAME_COMPILE = 'C', CJ_ZIP_FRAME_BLOB = 'B' };
+
 #endif

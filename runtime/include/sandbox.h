@@ -67,6 +67,13 @@ typedef struct cj_sandbox_spec {
     const void *zip; /* python_lib.zip contents, NULL when not uploaded */
     size_t zip_len;
     int zip_on_path; /* how many times python_path names python_lib.zip */
+    /* The zip's modules compiled by an earlier run of it that had
+     * zip_compile set (cj_sandbox_zip_bytecode), or NULL; they are used
+     * where the import would compile the same source.  zip_compile: this
+     * run compiles them and reports them first on its result stream. */
+    const void *zip_bytecode;
+    size_t zip_bytecode_len;
+    int zip_compile;
 } cj_sandbox_spec;
 
 /* Creates the execution directory and starts the sandboxed interpreter.
@@ -88,6 +95,10 @@ int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s);
 int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, size_t whylen);
 /* The name of the set-up step that failed, if the records report one. */
 const char *cj_sandbox_failed_step(const void *records, size_t len);
+
+/* The compiled modules at the start of a zip_compile run's result stream:
+ * 1 with blob pointing into result, 0 when there are none (or cut short). */
+int cj_sandbox_zip_bytecode(const void *result, size_t len, const void **blob, size_t *blob_len);
 
 /* Processes of the execution the kernel's OOM killer took (its cgroup's
  * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */
