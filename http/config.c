@@ -71,7 +71,7 @@ struct cfg_key {
     const char *name;
     int (*parse)(loader *L, const cfg_key *k, cj_config *c);
     size_t off;      /* the field in cj_config */
-    long long arg;   /* integers: the smallest accepted value; strings: an S_* */
+    long long arg;   /* integers: the smallest accepted value; strings: an S_*; sections: a SECTION_* */
     unsigned flags;
     const char *def; /* K_STRING: the default */
 };
@@ -614,18 +614,27 @@ static int p_preload(loader *L, cj_config *c)
     }
 }
 
+/* A section's key: its index in names, the path pushed (*mark), and the
+ * loader moved to its value; -1 (an error naming it) for an unknown key. */
+static int section_key(loader *L, const char *const *names, size_t n, size_t *mark)
+{
+    char shown[SHOW_CAP];
+    size_t i = 0;
+    while (i < n && !text_is(sval(L), slen(L), names[i]))
+        i++;
+    if (i == n)
+        return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
+    *mark = path_push(L, names[i], strlen(names[i]));
+    return next(L) ? -1 : (int)i;
+}
+
 static int warm_entry(loader *L, void *ctx)
 {
     cj_config *c = ctx;
     static const char *const names[] = {"enabled", "pool", "preload", "max_clones", "max_age"};
-    char shown[SHOW_CAP];
-    size_t i = 0;
-    while (i < COUNT(names) && !text_is(sval(L), slen(L), names[i]))
-        i++;
-    if (i == COUNT(names))
-        return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
-    size_t mark = path_push(L, names[i], strlen(names[i]));
-    if (next(L))
+    size_t mark;
+    int i = section_key(L, names, COUNT(names), &mark);
+    if (i < 0)
         return -1;
     long long v = 0;
     /* The bounds on one warm interpreter's life: at least one execution,
@@ -646,25 +655,63 @@ static int warm_entry(loader *L, void *ctx)
     return 0;
 }
 
-static int cold_entry(loader *L, void *ctx)
+/* Sections of integers alone: each key's bounds and field. */
+typedef struct int_key {
+    const char *name;
+    long long min, max;
+    size_t off, width; /* sizeof(int) or sizeof(size_t) */
+} int_key;
+
+typedef struct int_section {
+    const int_key *keys;
+    size_t n;
+    const char *what; /* "a mapping of ..." */
+} int_section;
+
+#define INT_KEY(n, lo, hi, field) {n, lo, hi, offsetof(cj_config, field), sizeof(((cj_config *)0)->field)}
+/* cold: sandboxes made ahead, waiting before their interpreter's exec. */
+static const int_key COLD_KEYS[] = {INT_KEY("pool", 0, 64, cold_pool)};
+/* zip_cache: python_lib.zip's modules compiled once per distinct zip, how
+ * many zips and how many bytes of their bytecode the service keeps
+ * (max_entries 0: none, every execution compiles what it imports). */
+static const int_key ZIP_CACHE_KEYS[] = {INT_KEY("max_entries", 0, 4096, zip_cache_entries),
+                                         INT_KEY("max_bytes", 0, CFG_INT_MAX, zip_cache_bytes)};
+#undef INT_KEY
+enum { SECTION_COLD, SECTION_ZIP_CACHE };
+static const int_section SECTIONS[] = {
+    [SECTION_COLD] = {COLD_KEYS, COUNT(COLD_KEYS), "a mapping of pool"},
+    [SECTION_ZIP_CACHE] = {ZIP_CACHE_KEYS, COUNT(ZIP_CACHE_KEYS), "a mapping of max_entries, max_bytes"},
+};
+
+struct int_entry_ctx {
+    const int_section *section;
+    cj_config *c;
+};
+
+static int int_entry(loader *L, void *ctx)
 {
-    cj_config *c = ctx;
-    char shown[SHOW_CAP];
-    if (!text_is(sval(L), slen(L), "pool"))
-        return fail(L, "unknown key '%s'", show(shown, sizeof(shown), sval(L), slen(L)));
-    size_t mark = path_push(L, "pool", 4);
+    const struct int_entry_ctx *e = ctx;
+    const char *names[4];
+    for (size_t k = 0; k < e->section->n && k < COUNT(names); k++)
+        names[k] = e->section->keys[k].name;
+    size_t mark;
+    int i = section_key(L, names, e->section->n, &mark);
     long long v = 0;
-    if (next(L) || read_integer(L, 0, 64, &v))
+    if (i < 0 || read_integer(L, e->section->keys[i].min, e->section->keys[i].max, &v))
         return -1;
-    c->cold_pool = (int)v;
+    char *field = (char *)e->c + e->section->keys[i].off;
+    if (e->section->keys[i].width == sizeof(int))
+        *(int *)field = (int)v;
+    else
+        *(size_t *)field = (size_t)v;
     path_pop(L, mark);
     return 0;
 }
 
-static int p_cold(loader *L, const cfg_key *k, cj_config *c)
+static int p_int_section(loader *L, const cfg_key *k, cj_config *c)
 {
-    (void)k;
-    return each_entry(L, "a mapping of pool", cold_entry, c);
+    struct int_entry_ctx e = {&SECTIONS[k->arg], c};
+    return each_entry(L, e.section->what, int_entry, &e);
 }
 
 static int p_warm(loader *L, const cfg_key *k, cj_config *c)
@@ -696,8 +743,9 @@ static const cfg_key KEYS[] = {
     {"namespaces", p_bool, F(namespaces), 0, 0, NULL},
     {"log_level", p_log_level, F(log_level), 0, 0, NULL},
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
-    {"cold", p_cold, 0, 0, 0, NULL},
+    {"cold", p_int_section, 0, SECTION_COLD, 0, NULL},
     {"warm", p_warm, 0, 0, 0, NULL},
+    {"zip_cache", p_int_section, 0, SECTION_ZIP_CACHE, 0, NULL},
     {"CODE_JAIL", p_code_jail, 0, 0, 0, NULL},
 };
 #undef F
@@ -787,6 +835,8 @@ void cj_config_defaults(cj_config *c)
     c->warm_max_clones = 10000;
     c->warm_max_age = 600;
     c->cold_pool = 2;
+    c->zip_cache_entries = 256;
+    c->zip_cache_bytes = 128u << 20;
 }
 
 void cj_config_free(cj_config *c)

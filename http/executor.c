@@ -199,6 +199,7 @@ static void free_job(cj_job *job)
     cj_sandbox_destroy(job->sb);
     free(job->in.input);
     free(job->in.zip);
+    free(job->in.zip_bytecode);
     free(job->slug);
     free(job->context);
     free(job->res.out.p);
@@ -432,6 +433,8 @@ static void start_job(cj_executor *ex, cj_job *job)
                    .fsize = job->in.limits.fsize, .nproc = job->in.limits.nproc},
         .input = job->in.input, .input_len = job->in.input_len,
         .zip = job->in.zip, .zip_len = job->in.zip_len, .zip_on_path = job->in.zip_on_path,
+        .zip_bytecode = job->in.zip_bytecode, .zip_bytecode_len = job->in.zip_bytecode_len,
+        .zip_compile = job->in.zip_compile,
     };
     cj_err err = {0};
     h2o_timeout_t *t = duration_for(ex, job->in.limits.realtime);
@@ -486,12 +489,14 @@ static void start_job(cj_executor *ex, cj_job *job)
         job->in.input = NULL;
         free(job->in.zip);
         job->in.zip = NULL;
+        free(job->in.zip_bytecode);
+        job->in.zip_bytecode = NULL;
     }
 
     size_t out_cap = ex->cfg->max_output_bytes;
     /* The result holds the whole globals dict, which may be as large as a
      * request body, so it gets that bound rather than the output cap. */
-    size_t result_cap = ex->cfg->max_body_bytes + ex->cfg->max_output_bytes;
+    size_t result_cap = ex->cfg->max_body_bytes + ex->cfg->max_output_bytes + job->in.result_extra;
     cj_output *outs[CJ_STREAM_COUNT] = {&job->res.out, &job->res.err, &job->res.result, &job->setup};
     size_t caps[CJ_STREAM_COUNT] = {out_cap, out_cap, result_cap, CJ_RECORDS_MAX};
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
@@ -525,6 +530,7 @@ cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb don
     if (job == NULL) {
         free(in->input);
         free(in->zip);
+        free(in->zip_bytecode);
         return NULL;
     }
     job->ex = ex;

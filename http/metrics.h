@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "zip_cache.h"
+
 /* How an execution ended, as operators count them. */
 enum cj_outcome {
     CJ_OUTCOME_OK,           /* the code ran and exited 0 */
@@ -51,6 +53,9 @@ typedef struct cj_metrics_now {
     int probe_passed;
     const char *version, *apparmor, *cgroup;
     int landlock_abi;
+    /* python_lib.zip's bytecode (zip_cache.h), when the cache is on */
+    int zip_cache_on;
+    cj_zip_cache_stats zip;
 } cj_metrics_now;
 
 void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,

@@ -26,6 +26,10 @@ static void now_of(cj_server *srv, cj_metrics_now *now)
     now->landlock_abi = srv->env.landlock_abi;
     now->apparmor = srv->env.apparmor_profile != NULL ? srv->env.apparmor_profile : "off";
     now->cgroup = cj_policy_cgroups(&srv->env);
+    if (srv->zip_cache != NULL) {
+        now->zip_cache_on = 1;
+        cj_zip_cache_stats_get(srv->zip_cache, &now->zip);
+    }
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

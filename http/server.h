@@ -25,6 +25,8 @@ typedef struct cj_server {
     h2o_socket_t *listener;
     h2o_socket_t *signals;
     cj_executor *ex;
+    struct cj_zip_cache *zip_cache; /* python_lib.zip bytecode; NULL: off (zip_cache: max_entries 0) */
+    h2o_linklist_t zip_compiles;    /* its compile runs under way (zip_compile.c) */
     enum cj_probe_state probe;
     struct cj_probe *probe_run;
     int draining;

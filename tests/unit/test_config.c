@@ -510,6 +510,25 @@ int main(int argc, char **argv)
         CHECK(w.cold_pool == 5);
         cj_config_free(&w);
     }
+    /* --- python_lib.zip bytecode cache */
+    {
+        cj_config w;
+        cj_err e = {0};
+        cj_config_defaults(&w);
+        CHECK(w.zip_cache_entries == 256 && w.zip_cache_bytes == 128u << 20);
+        const char *y = "zip_cache: {max_entries: 0}\n";
+        CHECK(cj_config_load_string(&w, y, strlen(y), &e) == 0);
+        CHECK(w.zip_cache_entries == 0 && w.zip_cache_bytes == 128u << 20);
+        const char *y2 = "zip_cache:\n  max_entries: 4096\n  max_bytes: 1048576\n";
+        CHECK(cj_config_load_string(&w, y2, strlen(y2), &e) == 0);
+        CHECK(w.zip_cache_entries == 4096 && w.zip_cache_bytes == 1048576);
+        cj_config_free(&w);
+    }
+    EXPECT_ERR("zip_cache: {max_entries: -1}\n", "zip_cache.max_entries: expected an integer ≥ 0, got '-1'");
+    EXPECT_ERR("zip_cache: {max_entries: 4097}\n", "zip_cache.max_entries: '4097' is too large (at most 4096)");
+    EXPECT_ERR("zip_cache: {max_bytes: lots}\n", "zip_cache.max_bytes: expected an integer ≥ 0, got 'lots'");
+    EXPECT_ERR("zip_cache: {size: 1}\n", "zip_cache: unknown key 'size'");
+    EXPECT_ERR("zip_cache: 1\n", "zip_cache: expected a mapping of max_entries, max_bytes, got a scalar");
     EXPECT_ERR("cold: {pool: -1}\n", "cold.pool: expected an integer ≥ 0, got '-1'");
     EXPECT_ERR("cold: {pool: 65}\n", "cold.pool: '65' is too large (at most 64)");
     EXPECT_ERR("cold: {size: 2}\n", "cold: unknown key 'size'");
