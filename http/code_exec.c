@@ -12,7 +12,7 @@
 #include "pyrepr.h"
 #include "respond.h"
 #include "server.h"
-#include "zip_compile.h"
+#include "bytecode_compile.h"
 
 #define ZIP_NAME "python_lib.zip"
 
@@ -286,7 +286,7 @@ static void handle_post(cj_server *srv, struct exec_req *er, h2o_req_t *req)
         return;
     }
     in.limits = cj_config_limits_for(srv->cfg, er->payload.context, er->payload.context_len);
-    cj_zip_compile_attach(srv, &in);
+    cj_bytecode_compile_attach(srv, &in, er->payload.code_json.p, er->payload.code_json.len);
     er->req = req;
     er->job = cj_executor_submit(srv->ex, &in, on_done, er);
     if (er->job == NULL)

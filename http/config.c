@@ -671,16 +671,16 @@ typedef struct int_section {
 #define INT_KEY(n, lo, hi, field) {n, lo, hi, offsetof(cj_config, field), sizeof(((cj_config *)0)->field)}
 /* cold: sandboxes made ahead, waiting before their interpreter's exec. */
 static const int_key COLD_KEYS[] = {INT_KEY("pool", 0, 64, cold_pool)};
-/* zip_cache: python_lib.zip's modules compiled once per distinct zip, how
- * many zips and how many bytes of their bytecode the service keeps
- * (max_entries 0: none, every execution compiles what it imports). */
-static const int_key ZIP_CACHE_KEYS[] = {INT_KEY("max_entries", 0, 4096, zip_cache_entries),
-                                         INT_KEY("max_bytes", 0, CFG_INT_MAX, zip_cache_bytes)};
+/* bytecode_cache: course code compiled once, how many zips and code texts
+ * and how many bytes of their bytecode the service keeps (max_entries 0:
+ * none, every execution compiles what it runs). */
+static const int_key BYTECODE_CACHE_KEYS[] = {INT_KEY("max_entries", 0, 4096, bytecode_cache_entries),
+                                              INT_KEY("max_bytes", 0, CFG_INT_MAX, bytecode_cache_bytes)};
 #undef INT_KEY
-enum { SECTION_COLD, SECTION_ZIP_CACHE };
+enum { SECTION_COLD, SECTION_BYTECODE_CACHE };
 static const int_section SECTIONS[] = {
     [SECTION_COLD] = {COLD_KEYS, COUNT(COLD_KEYS), "a mapping of pool"},
-    [SECTION_ZIP_CACHE] = {ZIP_CACHE_KEYS, COUNT(ZIP_CACHE_KEYS), "a mapping of max_entries, max_bytes"},
+    [SECTION_BYTECODE_CACHE] = {BYTECODE_CACHE_KEYS, COUNT(BYTECODE_CACHE_KEYS), "a mapping of max_entries, max_bytes"},
 };
 
 struct int_entry_ctx {
@@ -745,7 +745,7 @@ static const cfg_key KEYS[] = {
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
     {"cold", p_int_section, 0, SECTION_COLD, 0, NULL},
     {"warm", p_warm, 0, 0, 0, NULL},
-    {"zip_cache", p_int_section, 0, SECTION_ZIP_CACHE, 0, NULL},
+    {"bytecode_cache", p_int_section, 0, SECTION_BYTECODE_CACHE, 0, NULL},
     {"CODE_JAIL", p_code_jail, 0, 0, 0, NULL},
 };
 #undef F
@@ -835,8 +835,8 @@ void cj_config_defaults(cj_config *c)
     c->warm_max_clones = 10000;
     c->warm_max_age = 600;
     c->cold_pool = 2;
-    c->zip_cache_entries = 256;
-    c->zip_cache_bytes = 128u << 20;
+    c->bytecode_cache_entries = 256;
+    c->bytecode_cache_bytes = 128u << 20;
 }
 
 void cj_config_free(cj_config *c)

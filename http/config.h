@@ -53,9 +53,9 @@ typedef struct cj_config {
     /* cold path: sandboxes made ahead of requests, waiting before their
      * interpreter's exec (0: each made when its request comes) */
     int cold_pool;        /* 2 */
-    /* python_lib.zip's modules compiled once per distinct zip (zip_cache.h) */
-    size_t zip_cache_entries; /* 256; 0: off */
-    size_t zip_cache_bytes;   /* 128 MiB of bytecode in all */
+    /* course code compiled once: python_lib.zip's modules, problem scripts (bytecode_cache.h) */
+    size_t bytecode_cache_entries; /* 256; 0: off */
+    size_t bytecode_cache_bytes;   /* 128 MiB of bytecode in all */
     /* warm start: executions fork from an interpreter that imported these once */
     int warm_enabled;     /* 0 */
     int warm_pool;        /* 2: executions forked and confined ahead of time */

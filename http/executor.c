@@ -200,6 +200,7 @@ static void free_job(cj_job *job)
     free(job->in.input);
     free(job->in.zip);
     free(job->in.zip_bytecode);
+    free(job->in.code_bytecode);
     free(job->slug);
     free(job->context);
     free(job->res.out.p);
@@ -433,8 +434,9 @@ static void start_job(cj_executor *ex, cj_job *job)
                    .fsize = job->in.limits.fsize, .nproc = job->in.limits.nproc},
         .input = job->in.input, .input_len = job->in.input_len,
         .zip = job->in.zip, .zip_len = job->in.zip_len, .zip_on_path = job->in.zip_on_path,
-        .zip_bytecode = job->in.zip_bytecode, .zip_bytecode_len = job->in.zip_bytecode_len,
-        .zip_compile = job->in.zip_compile,
+        .zip_bytecode = {job->in.zip_bytecode, job->in.zip_bytecode_len},
+        .code_bytecode = {job->in.code_bytecode, job->in.code_bytecode_len},
+        .compile = job->in.compile,
     };
     cj_err err = {0};
     h2o_timeout_t *t = duration_for(ex, job->in.limits.realtime);
@@ -491,6 +493,8 @@ static void start_job(cj_executor *ex, cj_job *job)
         job->in.zip = NULL;
         free(job->in.zip_bytecode);
         job->in.zip_bytecode = NULL;
+        free(job->in.code_bytecode);
+        job->in.code_bytecode = NULL;
     }
 
     size_t out_cap = ex->cfg->max_output_bytes;
@@ -531,6 +535,7 @@ cj_job *cj_executor_submit(cj_executor *ex, cj_job_input *in, cj_job_done_cb don
         free(in->input);
         free(in->zip);
         free(in->zip_bytecode);
+        free(in->code_bytecode);
         return NULL;
     }
     job->ex = ex;

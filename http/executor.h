@@ -37,12 +37,13 @@ typedef struct cj_job_input {
     char *zip; /* python_lib.zip or NULL: ownership passes to the job */
     size_t zip_len;
     int zip_on_path; /* python_path's entries, each python_lib.zip */
-    /* The zip's modules compiled (zip_cache.h), or NULL: ownership passes
-     * to the job.  zip_compile: a compile run (its result stream starts
-     * with them, so it may be longer by result_extra bytes). */
-    char *zip_bytecode;
-    size_t zip_bytecode_len;
-    int zip_compile;
+    /* The bytecode of its zip and of its code (bytecode_cache.h), or NULL:
+     * ownership passes to the job.  compile: a compile run (CJ_COMPILE_*;
+     * its result stream starts with the bytecode, so it may be longer by
+     * result_extra bytes). */
+    char *zip_bytecode, *code_bytecode;
+    size_t zip_bytecode_len, code_bytecode_len;
+    int compile;
     size_t result_extra;
     cj_limits limits;
     const char *slug; /* for logs; copied */

@@ -144,21 +144,32 @@ char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *
     for (size_t i = 0; i < CJ_METRICS_MAX_LABELS && m->http[i].n > 0; i++)
         put(&o, "codejail_http_requests_total{handler=\"%s\",code=\"%d\"} %llu\n",
             label_value(m->http[i].label, v[0], sizeof(v[0])), m->http[i].code, m->http[i].n);
-    if (now->zip_cache_on) {
-        family(&o, "codejail_zip_cache_entries", "gauge", "Distinct python_lib.zip files the bytecode cache holds.");
-        put(&o, "codejail_zip_cache_entries %zu\n", now->zip.entries);
-        family(&o, "codejail_zip_cache_bytes", "gauge", "Bytes of compiled python_lib.zip modules it holds.");
-        put(&o, "codejail_zip_cache_bytes %zu\n", now->zip.bytes);
-        family(&o, "codejail_zip_cache_lookups_total", "counter",
-               "Executions with python_lib.zip that found its bytecode (hit) or not (miss).");
-        put(&o, "codejail_zip_cache_lookups_total{result=\"hit\"} %llu\n", now->zip.hits);
-        put(&o, "codejail_zip_cache_lookups_total{result=\"miss\"} %llu\n", now->zip.misses);
-        family(&o, "codejail_zip_cache_compiles_total", "counter",
-               "Compile runs of a python_lib.zip, by whether their bytecode was kept.");
-        put(&o, "codejail_zip_cache_compiles_total{result=\"kept\"} %llu\n", now->zip.compiled);
-        put(&o, "codejail_zip_cache_compiles_total{result=\"unusable\"} %llu\n", now->zip.unusable);
-        family(&o, "codejail_zip_cache_evictions_total", "counter", "Entries evicted to fit max_entries, max_bytes.");
-        put(&o, "codejail_zip_cache_evictions_total %llu\n", now->zip.evicted);
+    if (now->bytecode_cache_on) {
+        static const char *const KINDS[CJ_BC_KINDS] = {[CJ_BC_ZIP] = "zip", [CJ_BC_CODE] = "code"};
+        family(&o, "codejail_bytecode_cache_entries", "gauge",
+               "python_lib.zip files and code texts the bytecode cache knows (compiled, being compiled, seen).");
+        put(&o, "codejail_bytecode_cache_entries %zu\n", now->bytecode.entries);
+        family(&o, "codejail_bytecode_cache_bytes", "gauge", "Bytes of bytecode it holds.");
+        put(&o, "codejail_bytecode_cache_bytes %zu\n", now->bytecode.bytes);
+        family(&o, "codejail_bytecode_cache_lookups_total", "counter",
+               "Executions that found the bytecode of their zip or code (hit) or not (miss).");
+        for (int k = 0; k < CJ_BC_KINDS; k++) {
+            put(&o, "codejail_bytecode_cache_lookups_total{kind=\"%s\",result=\"hit\"} %llu\n", KINDS[k],
+                now->bytecode.kind[k].hits);
+            put(&o, "codejail_bytecode_cache_lookups_total{kind=\"%s\",result=\"miss\"} %llu\n", KINDS[k],
+                now->bytecode.kind[k].misses);
+        }
+        family(&o, "codejail_bytecode_cache_compiles_total", "counter",
+               "Compile runs, by what they compiled and whether their bytecode was kept.");
+        for (int k = 0; k < CJ_BC_KINDS; k++) {
+            put(&o, "codejail_bytecode_cache_compiles_total{kind=\"%s\",result=\"kept\"} %llu\n", KINDS[k],
+                now->bytecode.kind[k].compiled);
+            put(&o, "codejail_bytecode_cache_compiles_total{kind=\"%s\",result=\"unusable\"} %llu\n", KINDS[k],
+                now->bytecode.kind[k].unusable);
+        }
+        family(&o, "codejail_bytecode_cache_evictions_total", "counter",
+               "Entries evicted to fit bytecode_cache.max_entries and max_bytes.");
+        put(&o, "codejail_bytecode_cache_evictions_total %llu\n", now->bytecode.evicted);
     }
     family(&o, "codejail_build_info", "gauge", "The build and the confinement in force.");
     put(&o, "codejail_build_info{version=\"%s\",landlock_abi=\"%d\",apparmor=\"%s\",cgroup=\"%s\"} 1\n",

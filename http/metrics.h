@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "zip_cache.h"
+#include "bytecode_cache.h"
 
 /* How an execution ended, as operators count them. */
 enum cj_outcome {
@@ -53,9 +53,9 @@ typedef struct cj_metrics_now {
     int probe_passed;
     const char *version, *apparmor, *cgroup;
     int landlock_abi;
-    /* python_lib.zip's bytecode (zip_cache.h), when the cache is on */
-    int zip_cache_on;
-    cj_zip_cache_stats zip;
+    /* course code compiled once (bytecode_cache.h), when the cache is on */
+    int bytecode_cache_on;
+    cj_bytecode_cache_stats bytecode;
 } cj_metrics_now;
 
 void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,

@@ -26,9 +26,9 @@ static void now_of(cj_server *srv, cj_metrics_now *now)
     now->landlock_abi = srv->env.landlock_abi;
     now->apparmor = srv->env.apparmor_profile != NULL ? srv->env.apparmor_profile : "off";
     now->cgroup = cj_policy_cgroups(&srv->env);
-    if (srv->zip_cache != NULL) {
-        now->zip_cache_on = 1;
-        cj_zip_cache_stats_get(srv->zip_cache, &now->zip);
+    if (srv->bytecode_cache != NULL) {
+        now->bytecode_cache_on = 1;
+        cj_bytecode_cache_stats_get(srv->bytecode_cache, &now->bytecode);
     }
 }
 

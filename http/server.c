@@ -14,8 +14,8 @@
 #include "framing.h"
 #include "json_errors.h"
 #include "policy.h"
-#include "zip_cache.h"
-#include "zip_compile.h"
+#include "bytecode_cache.h"
+#include "bytecode_compile.h"
 
 static int parse_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
@@ -259,9 +259,9 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     srv->accept_ctx.ctx = &srv->ctx;
     srv->accept_ctx.hosts = srv->globalconf.hosts;
     h2o_linklist_init_anchor(&srv->watched);
-    h2o_linklist_init_anchor(&srv->zip_compiles);
-    if (cfg->zip_cache_entries > 0 &&
-        (srv->zip_cache = cj_zip_cache_new(cfg->zip_cache_entries, cfg->zip_cache_bytes)) == NULL) {
+    h2o_linklist_init_anchor(&srv->compile_runs);
+    if (cfg->bytecode_cache_entries > 0 &&
+        (srv->bytecode_cache = cj_bytecode_cache_new(cfg->bytecode_cache_entries, cfg->bytecode_cache_bytes)) == NULL) {
         close(lfd);
         close(sfd);
         return cj_fail(err, 0, "out of memory");
@@ -313,11 +313,11 @@ void cj_server_dispose(cj_server *srv)
 {
     stop_listening(srv);
     cj_probe_dispose(srv);
-    cj_zip_compile_dispose(srv);
+    cj_bytecode_compile_dispose(srv);
     cj_executor_destroy(srv->ex);
     srv->ex = NULL;
-    cj_zip_cache_free(srv->zip_cache);
-    srv->zip_cache = NULL;
+    cj_bytecode_cache_free(srv->bytecode_cache);
+    srv->bytecode_cache = NULL;
     free((char *)srv->env.wrapper);
     for (int z = 0; z < 2; z++)
         free((char *)srv->env.wrapper_pyc[z]);

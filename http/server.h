@@ -25,8 +25,8 @@ typedef struct cj_server {
     h2o_socket_t *listener;
     h2o_socket_t *signals;
     cj_executor *ex;
-    struct cj_zip_cache *zip_cache; /* python_lib.zip bytecode; NULL: off (zip_cache: max_entries 0) */
-    h2o_linklist_t zip_compiles;    /* its compile runs under way (zip_compile.c) */
+    struct cj_bytecode_cache *bytecode_cache; /* course code compiled once; NULL: off (max_entries 0) */
+    h2o_linklist_t compile_runs;              /* its compile runs under way (bytecode_compile.c) */
     enum cj_probe_state probe;
     struct cj_probe *probe_run;
     int draining;

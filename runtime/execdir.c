@@ -46,18 +46,19 @@ static const char EXEC_CHECK[] =
     "\\n __import__('posix')._exit(126)\")";
 
 /* The template's tail from this line on is not the wrapper's: it is the
- * python_lib.zip bytecode installer (jailed_code.py says why), run from the
- * PYTHON_PATH line when the zip is on sys.path. */
-static const char ZIP_PART[] = "\n#@ZIP_BYTECODE@\n";
+ * bytecode part (jailed_code.py says why), run from the #@BYTECODE@ mark
+ * when a frame came before the request. */
+static const char BYTECODE_PART[] = "\n#@BYTECODE_PART@\n";
 
-/* exec('...') of text, on one line: the wrapper's line numbers must not
- * move.  NULL when out of memory. */
-static char *exec_line(const char *text, size_t len)
+/* "; exec('...') if <a frame came> else None" of text, on one line: the
+ * wrapper's line numbers must not move.  NULL when out of memory. */
+static char *bytecode_line(const char *text, size_t len)
 {
-    char *line = malloc(4 * len + sizeof("exec('')")), *o = line;
+    static const char HEAD[] = "; exec('", TAIL[] = "') if _raw[:5] == b'\\0CJZ:' else None";
+    char *line = malloc(sizeof(HEAD) + 4 * len + sizeof(TAIL)), *o = line;
     if (line == NULL)
         return NULL;
-    o += sprintf(o, "exec('");
+    o += sprintf(o, "%s", HEAD);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
         if (c == '\\' || c == '\'')
@@ -69,60 +70,62 @@ static char *exec_line(const char *text, size_t len)
         else
             *o++ = (char)c;
     }
-    strcpy(o, "')");
+    strcpy(o, TAIL);
     return line;
 }
 
-/* Replaces each marker line, in template order, by one line, so that exec()
- * is on the line the codejail library's wrapper has it; but the library
- * adds a sys.path.append line per python_path entry before it, and so does
- * PYTHON_PATH (after a line of its own: `pass`, or with python_lib.zip on
- * the path, the bytecode installer). */
+/* Replaces each mark, in template order, by text of one line, so that
+ * exec() is on the line the codejail library's wrapper has it; but the
+ * library adds a sys.path.append line per python_path entry before it, and
+ * so does PYTHON_PATH (after a `pass` that keeps its own line). */
 static int write_zip(int dirfd, const void *zip, size_t len, cj_err *err);
 
 int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_err *err)
 {
     static const char APPEND[] = "\nsys.path.append('python_lib.zip')";
-    const char *markers[3] = {"#@SYS_PATH@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
-    const char *lines[3] = {s->sys_path_line != NULL ? s->sys_path_line : "pass",
-                            s->exec_check ? EXEC_CHECK : "pass", NULL};
+    enum { N_MARKS = 4 };
+    const char *markers[N_MARKS] = {"#@SYS_PATH@", "#@BYTECODE@", "#@EXEC_CHECK@", "#@PYTHON_PATH@"};
+    const char *lines[N_MARKS] = {s->sys_path_line != NULL ? s->sys_path_line : "pass", NULL,
+                                  s->exec_check ? EXEC_CHECK : "pass", NULL};
     size_t n_paths = s->zip_on_path > 0 ? (size_t)s->zip_on_path : 0;
     if (n_paths > CJ_EXECDIR_MAX_PATHS)
         return cj_fail(err, E2BIG, "python_path has %zu entries", n_paths);
     const char *end = s->wrapper + s->wrapper_len;
-    const char *part = memmem(s->wrapper, s->wrapper_len, ZIP_PART, sizeof(ZIP_PART) - 1);
+    const char *part = memmem(s->wrapper, s->wrapper_len, BYTECODE_PART, sizeof(BYTECODE_PART) - 1);
     if (part == NULL)
-        return cj_fail(err, 0, "the jailed_code template has no #@ZIP_BYTECODE@ part");
-    char *first = n_paths ? exec_line(part + sizeof(ZIP_PART) - 1, (size_t)(end - part) - (sizeof(ZIP_PART) - 1))
-                          : strdup("pass");
+        return cj_fail(err, 0, "the jailed_code template has no #@BYTECODE_PART@");
+    char *bytecode = bytecode_line(part + sizeof(BYTECODE_PART) - 1,
+                                   (size_t)(end - part) - (sizeof(BYTECODE_PART) - 1));
     end = part + 1;
     char *buf = NULL, *o = NULL, *paths = NULL;
-    if (first != NULL) {
-        size_t cap = (size_t)(end - s->wrapper) + 1 + n_paths * (sizeof(APPEND) - 1) + strlen(first);
-        for (int i = 0; i < 2; i++)
+    if (bytecode != NULL) {
+        lines[1] = bytecode;
+        size_t cap = (size_t)(end - s->wrapper) + 1 + strlen("pass") + n_paths * (sizeof(APPEND) - 1);
+        for (int i = 0; i < N_MARKS - 1; i++)
             cap += strlen(lines[i]);
         buf = o = malloc(cap);
-        paths = malloc(strlen(first) + n_paths * (sizeof(APPEND) - 1) + 1);
+        paths = malloc(strlen("pass") + n_paths * (sizeof(APPEND) - 1) + 1);
     }
     if (buf != NULL && paths != NULL) {
-        char *q = paths + strlen(strcpy(paths, first));
+        char *q = paths + strlen(strcpy(paths, "pass"));
         for (size_t i = 0; i < n_paths; i++, q += sizeof(APPEND) - 1)
             memcpy(q, APPEND, sizeof(APPEND));
-        lines[2] = paths;
+        lines[3] = paths;
     }
-    free(first);
     if (buf == NULL || paths == NULL) {
+        free(bytecode);
         free(buf);
         free(paths);
         return cj_fail(err, ENOMEM, "render jailed_code");
     }
     const char *p = s->wrapper;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_MARKS; i++) {
         const char *m = memmem(p, (size_t)(end - p), markers[i], strlen(markers[i]));
         if (m == NULL) {
+            free(bytecode);
             free(buf);
             free(paths);
-            return cj_fail(err, 0, "the jailed_code template has no %s line", markers[i]);
+            return cj_fail(err, 0, "the jailed_code template has no %s", markers[i]);
         }
         memcpy(o, p, (size_t)(m - p));
         o += m - p;
@@ -133,6 +136,7 @@ int cj_execdir_render(const cj_execdir_spec *s, char **out, size_t *out_len, cj_
     memcpy(o, p, (size_t)(end - p));
     o += end - p;
     *o = '\0';
+    free(bytecode);
     free(paths);
     *out = buf;
     *out_len = (size_t)(o - buf);

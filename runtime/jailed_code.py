@@ -1,4 +1,4 @@
-# codejail sandbox wrapper, run as `python -S -E -B jailed_code` (or compiled, /.codejail/jailed_code.pyc); #@ lines are filled per execution; the zip part at the end is not run here.
+# codejail sandbox wrapper, run as `python -S -E -B jailed_code` (or compiled, /.codejail/jailed_code.pyc); #@ marks are filled per execution; the #@BYTECODE_PART@ at the end is run from #@BYTECODE@.
 import sys; sys.argv[0] = "jailed_code"; sys.path[0] = __import__("posix").getcwd()  # as when the source runs
 #@SYS_PATH@
 getattr(sys, "set_int_max_str_digits", lambda n: None)(0)  # integers of any size pass through
@@ -13,7 +13,7 @@ def _loads(s, ws=" \t\n\r"):
         raise ValueError("Extra data")
     return obj
 DevNull = type("DevNull", (object,), {"write": lambda self, *a, **k: None, "flush": lambda self, *a, **k: None})
-sys.stdout = DevNull(); _raw = sys.stdin.buffer.read(); _input = _raw[14 + int.from_bytes(_raw[6:14], "little") if _raw[:5] == b"\0CJZ:" else 0:].decode("utf-8", "surrogateescape"); code, g_dict = _loads(_input)
+sys.stdout = DevNull(); _raw = sys.stdin.buffer.read(); _input = _raw[14 + int.from_bytes(_raw[6:14], "little") if _raw[:5] == b"\0CJZ:" else 0:].decode("utf-8", "surrogateescape"); code, g_dict = _loads(_input)  #@BYTECODE@
 #@EXEC_CHECK@
 #@PYTHON_PATH@
 exec(code, g_dict)
@@ -91,59 +91,87 @@ if "_codejail_warm" not in globals():
     else:
         __import__("posix")._exit(0)
 
-#@ZIP_BYTECODE@
-# Course libraries compiled once.  Python never caches the bytecode of
-# modules in a zip, and 3.11's zipimport compiles each one twice per import
-# (for the spec's file name, then to run it).  The service compiles a
-# python_lib.zip's modules once, in a sandbox of their own that runs no code
-# but this (mode C), keeps the result per zip content, and gives it to every
-# later execution of that zip (mode U).  The renderer cuts this part out of
-# the wrapper and, when python_lib.zip is on sys.path, runs it from the
-# PYTHON_PATH line, so the wrapper's line numbers stay the library's.  It
-# reads the frame the service put before the request on stdin (_raw, in the
-# wrapper's globals): b"\0CJZ:", the mode, the payload's length (8 bytes,
-# little-endian), the payload.
+#@BYTECODE_PART@
+# Course code compiled once.  Python never keeps the bytecode of modules
+# imported from a zip (and 3.11's zipimport compiles each one twice per
+# import, for the spec's file name and to run it), nor of the code exec()
+# runs; a course's python_lib.zip and its problem script come again with
+# every check.  The service has each compiled once, by a compile run: an
+# execution of its own whose wrapper compiles and runs no code (mode C), and
+# gives the result to later executions of the same bytes (mode U).  The
+# renderer cuts this part out of the wrapper and runs it from the line that
+# reads the request (#@BYTECODE@), only when the service put a frame before
+# the request on stdin: b"\0CJZ:", the mode, the payload's length (8 bytes,
+# little-endian), and the payload, items of a tag (b"Z": the zip's modules,
+# b"K": the request's code), a length (8 bytes) and bytes.  So the wrapper's
+# line numbers stay the library's.
 #
 # zipimport itself loads the compiled modules: each is given to it as the
 # unchecked-hash .pyc entry it looks for before a module's source, under the
 # source's own path, so __file__, the spec, the loader, line numbers and
-# tracebacks are what they are without the cache.  Nothing of ours is on the
-# stack when a module is compiled or run: a module that did not compile
-# here (a syntax error, a warning) fails or warns at its import exactly as
-# it would have.
-def _codejail_zip_bytecode(raw):
+# tracebacks are what they are without the cache.  The code is the object
+# exec() would have compiled from the same text.  Nothing of ours is on the
+# stack when something is compiled or run, and what did not compile cleanly
+# here (a syntax error, a compile-time warning) is left to compile as before.
+def _codejail_bytecode(raw):
     import marshal
-    import zipimport
 
-    if raw[:5] != b"\0CJZ:":
-        return
-    mode, payload = raw[5:6], raw[14 : 14 + int.from_bytes(raw[6:14], "little")]
     magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
-    if mode == b"C":
+    items, at, end = {}, 14, 14 + int.from_bytes(raw[6:14], "little")
+    while at + 9 <= end:
+        size = int.from_bytes(raw[at + 1 : at + 9], "little")
+        items[raw[at : at + 1]] = raw[at + 9 : at + 9 + size]
+        at += 9 + size
+    if raw[5:6] == b"C":
         import warnings
 
-        archive, table = zipimport.zipimporter("python_lib.zip"), {}
+        out = []
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            for key, entry in archive._files.items():
-                # A member zipimport cannot even read would fail through our
-                # reader below: such a zip gets no bytecode at all.
-                data = zipimport._get_data(archive.archive, entry)
-                if key.endswith(".py"):
-                    try:
-                        table[key] = marshal.dumps(zipimport._compile_source(entry[0], data))
-                    except Exception:
-                        pass
-        blob = magic + marshal.dumps(table)
-        frame = memoryview(b"\0CJZ:B" + len(blob).to_bytes(8, "little") + blob)
+            warnings.simplefilter("error")  # what warns compiling is left to warn as before
+            if b"Z" in items:
+                table = _codejail_compile_zip(marshal)
+                if table is not None:
+                    out.append((b"Z", magic + marshal.dumps(table)))
+            if b"K" in items:
+                try:
+                    out.append((b"K", magic + marshal.dumps(compile(code, "<string>", "exec"))))
+                except Exception:
+                    pass
+        payload = b"".join(tag + len(data).to_bytes(8, "little") + data for tag, data in out)
+        frame = memoryview(b"\0CJZ:B" + len(payload).to_bytes(8, "little") + payload)
         while frame:
             frame = frame[__import__("posix").write(3, frame) :]
-        return
-    if mode != b"U" or payload[: len(magic)] != magic:
-        return
+        return ""  # a compile run runs no code
+    if items.get(b"Z", b"")[: len(magic)] == magic:
+        _codejail_use_zip(marshal.loads(items[b"Z"][len(magic) :]), magic)
+    if items.get(b"K", b"")[: len(magic)] == magic:
+        return marshal.loads(items[b"K"][len(magic) :])
+    return code
+
+
+def _codejail_compile_zip(marshal):
+    import zipimport
+
+    archive, table = zipimport.zipimporter("python_lib.zip"), {}
+    for key, entry in archive._files.items():
+        try:
+            data = zipimport._get_data(archive.archive, entry)
+        except Exception:
+            return None  # a member it cannot even read would fail through our reader: no bytecode
+        if key.endswith(".py"):
+            try:
+                table[key] = marshal.dumps(zipimport._compile_source(entry[0], data))
+            except Exception:
+                pass
+    return table
+
+
+def _codejail_use_zip(table, magic):
+    import zipimport
+
     files = zipimport.zipimporter("python_lib.zip")._files  # the directory every importer of it shares
     pycs, header = [], magic + (1).to_bytes(4, "little") + bytes(8)  # flags 1: hash-based, unchecked
-    for key, code in marshal.loads(payload[len(magic) :]).items():
+    for key, code in table.items():
         if key in files and key[:-3] + ".pyc" not in files:
             files[key[:-3] + ".pyc"] = (files[key][0], -1, 0, 0, len(pycs), 0, 0, 0)
             pycs.append(header + code)
@@ -151,5 +179,5 @@ def _codejail_zip_bytecode(raw):
     zipimport._get_data = lambda archive, entry: pycs[entry[4]] if entry[1] == -1 else read(archive, entry)
 
 
-_codejail_zip_bytecode(_raw)
-del _codejail_zip_bytecode
+code = _codejail_bytecode(_raw)
+del _codejail_bytecode, _codejail_compile_zip, _codejail_use_zip

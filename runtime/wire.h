@@ -66,15 +66,18 @@ struct cj_warm_reply {
 };
 _Static_assert(sizeof(struct cj_warm_reply) == 16, "fixed");
 
-/* python_lib.zip's modules compiled once (jailed_code.py's #@ZIP_BYTECODE@
- * part): a frame before the request on the interpreter's stdin, USE with
- * the compiled modules or COMPILE (no payload: compile them), and first on
- * the result stream of a compile run, BLOB with them.  The magic, the mode,
- * the payload's length (8 bytes, little-endian), the payload.  The request's
+/* Course code compiled once (jailed_code.py's #@BYTECODE_PART@): a frame
+ * before the request on the interpreter's stdin, USE with bytecode or
+ * COMPILE with what to compile (empty items), and first on the result
+ * stream of a compile run, BLOB with what it compiled.  The magic, the
+ * mode, the payload's length (8 bytes, little-endian), the payload: items
+ * of a tag, a length (8 bytes, little-endian) and bytes.  The request's
  * JSON never starts with a NUL, so a stdin without a frame is unambiguous. */
-#define CJ_ZIP_FRAME_MAGIC "\0CJZ:"
-#define CJ_ZIP_FRAME_MAGIC_LEN 5
-#define CJ_ZIP_FRAME_HEADER 14
-enum { CJ_ZIP_FRAME_USE = 'U', CJ_ZIP_FRAME_COMPILE = 'C', CJ_ZIP_FRAME_BLOB = 'B' };
+#define CJ_FRAME_MAGIC "\0CJZ:"
+#define CJ_FRAME_MAGIC_LEN 5
+#define CJ_FRAME_HEADER 14
+#define CJ_FRAME_ITEM_HEADER 9
+enum { CJ_FRAME_USE = 'U', CJ_FRAME_COMPILE = 'C', CJ_FRAME_BLOB = 'B' };
+enum { CJ_ITEM_ZIP = 'Z', CJ_ITEM_CODE = 'K' };
 
 #endif

@@ -58,6 +58,13 @@ typedef struct cj_sandbox_limits {
     long long cpu, vmem, fsize, nproc; /* the codejail library's meanings */
 } cj_sandbox_limits;
 
+typedef struct cj_sandbox_bytecode {
+    const void *p;
+    size_t len;
+} cj_sandbox_bytecode;
+
+enum { CJ_COMPILE_ZIP = 1, CJ_COMPILE_CODE = 2 };
+
 typedef struct cj_sandbox_spec {
     const cj_sandbox_env *env;
     cj_sandbox_limits limits;
@@ -67,13 +74,13 @@ typedef struct cj_sandbox_spec {
     const void *zip; /* python_lib.zip contents, NULL when not uploaded */
     size_t zip_len;
     int zip_on_path; /* how many times python_path names python_lib.zip */
-    /* The zip's modules compiled by an earlier run of it that had
-     * zip_compile set (cj_sandbox_zip_bytecode), or NULL; they are used
-     * where the import would compile the same source.  zip_compile: this
-     * run compiles them and reports them first on its result stream. */
-    const void *zip_bytecode;
-    size_t zip_bytecode_len;
-    int zip_compile;
+    /* Bytecode an earlier compile run made (cj_sandbox_bytecode) of this
+     * zip's modules and of this code, or NULL: used where the import or
+     * exec() would compile the same source. */
+    cj_sandbox_bytecode zip_bytecode, code_bytecode;
+    /* A compile run: compiles what it names (CJ_COMPILE_*), runs no code,
+     * and reports the bytecode first on its result stream. */
+    int compile;
 } cj_sandbox_spec;
 
 /* Creates the execution directory and starts the sandboxed interpreter.
@@ -96,9 +103,10 @@ int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, 
 /* The name of the set-up step that failed, if the records report one. */
 const char *cj_sandbox_failed_step(const void *records, size_t len);
 
-/* The compiled modules at the start of a zip_compile run's result stream:
- * 1 with blob pointing into result, 0 when there are none (or cut short). */
-int cj_sandbox_zip_bytecode(const void *result, size_t len, const void **blob, size_t *blob_len);
+/* What a compile run reported at the start of its result stream: 0 with
+ * zip and code pointing into result (len 0: not compiled), -1 when there
+ * is no whole report (it failed, or was cut short). */
+int cj_sandbox_bytecode_of(const void *result, size_t len, cj_sandbox_bytecode *zip, cj_sandbox_bytecode *code);
 
 /* Processes of the execution the kernel's OOM killer took (its cgroup's
  * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */

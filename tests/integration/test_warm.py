@@ -60,7 +60,7 @@ def warm(prefix):
 
 def warm_runs(svc):
     """Requests' executions on the warm path (not a python_lib.zip's compile run)."""
-    return len(re.findall(r'execution slug=(?!"zip-compile")\S* .*path=warm', svc.log()))
+    return len(re.findall(r'execution slug=(?!"compile-run")\S* .*path=warm', svc.log()))
 
 
 def test_probe_checks_the_warm_path_too(warm):

@@ -31,10 +31,10 @@ static int exec_line(const char *text)
 int main(void)
 {
     CHECK_INIT;
-    /* The zip part (from #@ZIP_BYTECODE@ on) is cut out, and run on the
-     * PYTHON_PATH line when python_lib.zip is on the path, as one line. */
-    static const char tpl[] = "import sys\n#@SYS_PATH@\n#@EXEC_CHECK@\n#@PYTHON_PATH@\nexec(code, g_dict)\nend\n"
-                              "#@ZIP_BYTECODE@\nx = 'a\\b'\nzip_part()\n";
+    /* The bytecode part (from #@BYTECODE_PART@ on) is cut out, and run from
+     * the #@BYTECODE@ mark, on that line, when a frame came. */
+    static const char tpl[] = "import sys\n#@SYS_PATH@\ncode = read()  #@BYTECODE@\n#@EXEC_CHECK@\n#@PYTHON_PATH@\n"
+                              "exec(code, g_dict)\nend\n#@BYTECODE_PART@\nx = 'a\\b'\npart()\n";
     for (int n = 0; n <= CJ_EXECDIR_MAX_PATHS + 1; n = n < 3 ? n + 1 : CJ_EXECDIR_MAX_PATHS + 1) {
         cj_execdir_spec s = {.wrapper = tpl, .wrapper_len = sizeof(tpl) - 1, .zip_on_path = n};
         char *text = NULL;
@@ -46,10 +46,10 @@ int main(void)
             break;
         }
         CHECK(r == 0 && text != NULL && strlen(text) == len);
-        CHECK(text != NULL && exec_line(text) == 5 + n); /* line 5 of the template, one more per entry */
-        CHECK(text != NULL && strstr(text, "ZIP_BYTECODE") == NULL && strstr(text, "\nend\n") != NULL);
-        CHECK(text != NULL && strcmp(text + len - 5, "\nend\n") == 0);
-        CHECK(text != NULL && (strstr(text, "\nexec('x = \\'a\\\\b\\'\\nzip_part()\\n')\n") != NULL) == (n > 0));
+        CHECK(text != NULL && exec_line(text) == 6 + n); /* line 6 of the template, one more per entry */
+        CHECK(text != NULL && strstr(text, "BYTECODE") == NULL && strcmp(text + len - 5, "\nend\n") == 0);
+        CHECK(text != NULL && strstr(text, "\ncode = read()  ; exec('x = \\'a\\\\b\\'\\npart()\\n') "
+                                           "if _raw[:5] == b'\\0CJZ:' else None\n") != NULL);
         free(text);
     }
     if (geteuid() != 0) {

@@ -1,9 +1,10 @@
-"""python_lib.zip compiled once (zip_cache): the first execution of a zip
-starts its compile run, later ones get its bytecode, and every answer is the
-one the same request gets from a service without the cache (tracebacks into
-the library, __file__, errors and warnings of its modules), on the cold and
-the warm path.  The bytecode is made only from the zip itself: what a
-request's code writes never becomes it."""
+"""Course code compiled once (bytecode_cache): the first execution of a
+python_lib.zip, and the second of a large code text, start its compile run;
+later ones get its bytecode, and every answer is the one the same request
+gets from a service without the cache (tracebacks into the library and the
+code, __file__, errors and warnings), on the cold and the warm path.  The
+bytecode is made only from those bytes: what a request's code writes never
+becomes it."""
 
 import pytest
 import requests
@@ -79,8 +80,8 @@ def run(svc, code, z):
     return body
 
 
-def wait_compiled(svc, kept):
-    assert wait_for(lambda: stat(svc, "codejail_zip_cache_compiles_total", result="kept") >= kept, 30), \
+def wait_compiled(svc, kept, kind="zip"):
+    assert wait_for(lambda: stat(svc, "codejail_bytecode_cache_compiles_total", kind=kind, result="kept") >= kept, 30), \
         scrape(svc)
 
 
@@ -95,7 +96,7 @@ def pair(request, make_service):
     """A service with the cache (the default) and one without, on one path."""
     base = SERVICES[request.param]
     cached = make_service(dict(base), name=f"zipcache-{request.param}")
-    plain = make_service(dict(base, zip_cache={"max_entries": 0}), name=f"nozipcache-{request.param}")
+    plain = make_service(dict(base, bytecode_cache={"max_entries": 0}), name=f"nozipcache-{request.param}")
     return request.param, cached, plain
 
 
@@ -103,15 +104,15 @@ def test_answers_identical_with_and_without_the_cache(pair):
     path, cached, plain = pair
     z = make_zip(LIBRARY)
     first = run(cached, INTROSPECT, z)  # a miss: starts the compile run, answers without the cache
-    assert stat(cached, "codejail_zip_cache_lookups_total", result="miss") == 1
+    assert stat(cached, "codejail_bytecode_cache_lookups_total", kind="zip", result="miss") == 1
     wait_compiled(cached, 1)
-    assert stat(cached, "codejail_zip_cache_entries") == 1
-    assert stat(cached, "codejail_zip_cache_bytes") > 0
+    assert stat(cached, "codejail_bytecode_cache_entries") == 1
+    assert stat(cached, "codejail_bytecode_cache_bytes") > 0
     for name, code in sorted(CASES.items()):
-        hits = stat(cached, "codejail_zip_cache_lookups_total", result="hit")
+        hits = stat(cached, "codejail_bytecode_cache_lookups_total", kind="zip", result="hit")
         with_cache, without = run(cached, code, z), run(plain, code, z)
         assert with_cache == without, (path, name)
-        assert stat(cached, "codejail_zip_cache_lookups_total", result="hit") == hits + 1, name
+        assert stat(cached, "codejail_bytecode_cache_lookups_total", kind="zip", result="hit") == hits + 1, name
     assert first == run(plain, INTROSPECT, z)
     # What the answers hold is what zipimport itself gives.
     info = run(cached, INTROSPECT, z)["globals_dict"]["info"]
@@ -122,8 +123,8 @@ def test_answers_identical_with_and_without_the_cache(pair):
     assert 'File "python_lib.zip/grader.py", line 10, in broken' in tb and "ZeroDivisionError" in tb, tb
     # One compile run for the zip, however many executions used it; no
     # service without the cache ever has one.
-    assert stat(cached, "codejail_zip_cache_compiles_total", result="kept") == 1
-    assert ("codejail_zip_cache_entries", ()) not in scrape(plain)
+    assert stat(cached, "codejail_bytecode_cache_compiles_total", kind="zip", result="kept") == 1
+    assert ("codejail_bytecode_cache_entries", ()) not in scrape(plain)
 
 
 def test_bytecode_is_per_zip_content(make_service):
@@ -138,7 +139,7 @@ def test_bytecode_is_per_zip_content(make_service):
     for _ in range(2):
         assert run(svc, code, one)["globals_dict"] == {"r": "one"}
         assert run(svc, code, two)["globals_dict"] == {"r": "two"}
-    assert stat(svc, "codejail_zip_cache_entries") == 2
+    assert stat(svc, "codejail_bytecode_cache_entries") == 2
 
 
 def test_request_code_cannot_make_the_bytecode(make_service):
@@ -160,32 +161,111 @@ def test_request_code_cannot_make_the_bytecode(make_service):
     wait_compiled(svc, 1)
     for _ in range(3):
         assert run(svc, "import course\nr = course.answer()\n", z)["globals_dict"] == {"r": "genuine"}
-    assert stat(svc, "codejail_zip_cache_compiles_total", result="kept") == 1
+    assert stat(svc, "codejail_bytecode_cache_compiles_total", kind="zip", result="kept") == 1
 
 
 def test_bounded_least_recently_used(make_service):
-    svc = make_service({"zip_cache": {"max_entries": 2}}, name="zipcache-lru")
+    svc = make_service({"bytecode_cache": {"max_entries": 2}}, name="zipcache-lru")
     zips = [make_zip({"course.py": f"N = {i}\n"}) for i in range(3)]
     code = "import course\nn = course.N\n"
     for i, z in enumerate(zips):
         assert run(svc, code, z)["globals_dict"] == {"n": i}
         wait_compiled(svc, i + 1)
-    assert stat(svc, "codejail_zip_cache_entries") == 2
-    assert stat(svc, "codejail_zip_cache_evictions_total") == 1
+    assert stat(svc, "codejail_bytecode_cache_entries") == 2
+    assert stat(svc, "codejail_bytecode_cache_evictions_total") == 1
     # The first was evicted: a miss again, compiled again, answers the same.
-    misses = stat(svc, "codejail_zip_cache_lookups_total", result="miss")
+    misses = stat(svc, "codejail_bytecode_cache_lookups_total", kind="zip", result="miss")
     assert run(svc, code, zips[0])["globals_dict"] == {"n": 0}
-    assert stat(svc, "codejail_zip_cache_lookups_total", result="miss") == misses + 1
+    assert stat(svc, "codejail_bytecode_cache_lookups_total", kind="zip", result="miss") == misses + 1
     wait_compiled(svc, 4)
     assert run(svc, code, zips[0])["globals_dict"] == {"n": 0}
 
 
 def test_bytecode_larger_than_the_cache_is_not_kept(make_service):
-    svc = make_service({"zip_cache": {"max_bytes": 64}}, name="zipcache-small")
+    svc = make_service({"bytecode_cache": {"max_bytes": 64}}, name="zipcache-small")
     z = make_zip(LIBRARY)
     assert run(svc, INTROSPECT, z)["globals_dict"]["info"]["check"] == {"ok": True, "value": 8.0}
-    assert wait_for(lambda: stat(svc, "codejail_zip_cache_compiles_total", result="unusable") == 1, 30)
+    assert wait_for(lambda: stat(svc, "codejail_bytecode_cache_compiles_total", kind="zip", result="unusable") == 1, 30)
     assert run(svc, INTROSPECT, z)["globals_dict"]["info"]["check"] == {"ok": True, "value": 8.0}
-    assert stat(svc, "codejail_zip_cache_bytes") == 0
-    assert stat(svc, "codejail_zip_cache_compiles_total", result="kept") == 0
+    assert stat(svc, "codejail_bytecode_cache_bytes") == 0
+    assert stat(svc, "codejail_bytecode_cache_compiles_total", kind="zip", result="kept") == 0
 
+
+
+# A problem script's size: its own library inline, then the check.  Padding
+# keeps it past the size below which code is not worth a compile run.
+SCRIPT = ("import math\n"
+          + "".join(f"def helper_{i}(x):\n    '''{'doc ' * 8}'''\n    return math.floor(x * {i}) + {i}\n\n"
+                    for i in range(80))
+          + "def check(expect, ans):\n    return helper_3(float(ans)) == helper_3(float(expect))\n")
+CODE_CASES = {
+    "ok": SCRIPT + "ok = check('2', answer)\n",
+    "error": SCRIPT + "helper_1(None)\n",
+    "syntax_error": SCRIPT + "def (:\n",
+    "warning": SCRIPT + "import sys\nwarned = 1 is 1\n",
+    "names": SCRIPT + "where = [check.__code__.co_filename, check.__code__.co_firstlineno, __name__]\n",
+}
+
+
+def run_code(svc, code):
+    r = svc.run(code, {"answer": "2"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if body.get("emsg"):
+        body["emsg"] = normalise_sandbox_dir(body["emsg"])
+    return body
+
+
+def test_code_sent_again_is_compiled_once(pair):
+    path, cached, plain = pair
+    assert len(SCRIPT) > 4096  # bytecode_compile.c's CODE_MIN_BYTES
+    code = CODE_CASES["ok"]
+    # Seen once: nothing; seen again: its compile run; then hits.
+    assert run_code(cached, code) == {"globals_dict": {"answer": "2", "ok": True}}
+    assert stat(cached, "codejail_bytecode_cache_compiles_total", kind="code", result="kept") == 0
+    assert run_code(cached, code)["globals_dict"]["ok"] is True
+    wait_compiled(cached, 1, kind="code")
+    for name, code in sorted(CODE_CASES.items()):
+        run_code(cached, code)  # the second sight of each starts its run
+        if name in ("syntax_error", "warning"):
+            continue  # not compiled cleanly: never kept (below)
+        hits = stat(cached, "codejail_bytecode_cache_lookups_total", kind="code", result="hit")
+        deadline = 30
+        assert wait_for(lambda: (run_code(cached, code),
+                                 stat(cached, "codejail_bytecode_cache_lookups_total", kind="code",
+                                      result="hit") > hits)[1], deadline), name
+    for name, code in sorted(CODE_CASES.items()):
+        assert run_code(cached, code) == run_code(plain, code), (path, name)
+    assert stat(cached, "codejail_bytecode_cache_compiles_total", kind="code", result="unusable") == 2
+    tb = run_code(cached, CODE_CASES["error"])["emsg"]
+    assert 'jailed_code", line 19, in <module>' in tb and "in helper_1" in tb and "TypeError" in tb, tb
+    # Short code is never worth a run.
+    for _ in range(3):
+        run_code(cached, "x = 1\n")
+    assert stat(cached, "codejail_bytecode_cache_compiles_total", kind="code", result="kept") == 3
+
+
+def test_request_code_cannot_make_the_code_bytecode(make_service):
+    """A code text's bytecode comes from its compile run, which compiles it
+    and runs none of it; what executions of it write is never read as
+    bytecode.  Here the code forges a frame of bytecode on the result stream
+    whenever it runs with forge set: later executions still run the code
+    itself."""
+    svc = make_service({"warm": {"enabled": True, "pool": 2}}, name="bccache-code")
+    code = SCRIPT + (
+        "import os, marshal, sys\n"
+        "ran = 'genuine'\n"
+        "if forge:\n"
+        "    magic = sys.modules['_frozen_importlib_external'].MAGIC_NUMBER\n"
+        "    evil = magic + marshal.dumps(compile('ran = \"forged\"', '<string>', 'exec'))\n"
+        "    item = b'K' + len(evil).to_bytes(8, 'little') + evil\n"
+        "    os.write(3, b'\\0CJZ:B' + len(item).to_bytes(8, 'little') + item)\n"
+    )
+    for _ in range(3):
+        svc.run(code, {"forge": True})
+    wait_compiled(svc, 1, kind="code")
+    for _ in range(3):
+        hits = stat(svc, "codejail_bytecode_cache_lookups_total", kind="code", result="hit")
+        r = svc.run(code, {"forge": False})
+        assert r.status_code == 200 and r.json()["globals_dict"]["ran"] == "genuine", r.text
+        assert stat(svc, "codejail_bytecode_cache_lookups_total", kind="code", result="hit") == hits + 1
