@@ -79,16 +79,25 @@ static void drop(cj_bytecode_cache *c, struct entry *e)
     c->counts.evicted++;
 }
 
-/* Evicts the least recently used until `entries` more entries and `bytes`
- * more bytes fit; never keep (the one being filled: by key, since dropping
+/* Evicts the least recently used (of the cheap ones first) until `entries`
+ * more entries and `bytes` more bytes fit; never keep (the one being filled: by key, since dropping
  * moves the last entry into the freed slot). */
+/* Bytecode, made or being made, is dearer to lose than a sighting or a
+ * failure: a stream of code sent once each must not flush the course
+ * libraries out. */
+static int dear(const struct entry *e)
+{
+    return e->state == CJ_BC_READY || e->state == CJ_BC_COMPILING;
+}
+
 static void make_room(cj_bytecode_cache *c, size_t entries, size_t bytes, const cj_bytecode_key *keep)
 {
     while (c->n > 0 && (c->n + entries > c->max_entries || c->bytes + bytes > c->max_bytes)) {
         struct entry *old = NULL;
         for (size_t i = 0; i < c->n; i++)
             if ((keep == NULL || memcmp(&c->e[i].key, keep, sizeof(*keep)) != 0) &&
-                (old == NULL || c->e[i].used < old->used))
+                (old == NULL || dear(&c->e[i]) < dear(old) ||
+                 (dear(&c->e[i]) == dear(old) && c->e[i].used < old->used)))
                 old = &c->e[i];
         if (old == NULL)
             return;

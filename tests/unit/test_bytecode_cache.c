@@ -105,6 +105,16 @@ int main(void)
     CHECK(st.kind[CJ_BC_CODE].hits == 0 && st.kind[CJ_BC_CODE].compiled == 0);
     cj_bytecode_cache_free(c);
 
+    /* Sightings go before bytecode, however recent. */
+    c = cj_bytecode_cache_new(2, 100);
+    fill(c, "zip-a", "code-a");
+    cj_bytecode_key ks1, ks2;
+    cj_bytecode_key_of(CJ_BC_CODE, "once-1", 6, &ks1);
+    cj_bytecode_key_of(CJ_BC_CODE, "once-2", 6, &ks2);
+    CHECK(cj_bytecode_cache_seen(c, &ks1) == 0 && cj_bytecode_cache_seen(c, &ks2) == 0);
+    CHECK(find(c, "zip-a", &b) == CJ_BC_READY && cj_bytecode_cache_find(c, &ks1, &bp, &bl) == CJ_BC_ABSENT);
+    cj_bytecode_cache_free(c);
+
     /* No entries: nothing is ever kept. */
     c = cj_bytecode_cache_new(0, 100);
     cj_bytecode_key k0 = key("zip-0");
