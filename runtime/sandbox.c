@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "cj_spawn.h"
 #include "execdir.h"
 #include "files.h"
+#include "frame.h"
 #include "log.h"
 #include "wire.h"
 
@@ -47,47 +47,6 @@ static void close_fd(int *fd)
     }
 }
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* The frame's items: tag, length, bytes (wire.h). */
-static int write_item(int fd, int tag, const cj_sandbox_bytecode *b)
-{
-    unsigned char h[CJ_FRAME_ITEM_HEADER] = {(unsigned char)tag};
-    put_u64(h + 1, b->len);
-    return cj_write_all(fd, h, sizeof(h)) < 0 || cj_write_all(fd, b->p, b->len) < 0 ? -1 : 0;
-}
-
-static int write_frame(int fd, const cj_sandbox_spec *spec)
-{
-    const cj_sandbox_bytecode none = {"", 0};
-    cj_sandbox_bytecode zip = spec->compile & CJ_COMPILE_ZIP ? none : spec->zip_bytecode;
-    cj_sandbox_bytecode code = spec->compile & CJ_COMPILE_CODE ? none : spec->code_bytecode;
-    int has_zip = (spec->compile & CJ_COMPILE_ZIP) || zip.p != NULL, has_code = (spec->compile & CJ_COMPILE_CODE) || code.p != NULL;
-    if (!has_zip && !has_code)
-        return 0;
-    unsigned char h[CJ_FRAME_HEADER];
-    memcpy(h, CJ_FRAME_MAGIC, CJ_FRAME_MAGIC_LEN);
-    h[CJ_FRAME_MAGIC_LEN] = spec->compile ? CJ_FRAME_COMPILE : CJ_FRAME_USE;
-    put_u64(h + CJ_FRAME_MAGIC_LEN + 1, (has_zip ? CJ_FRAME_ITEM_HEADER + zip.len : 0) +
-                                            (has_code ? CJ_FRAME_ITEM_HEADER + code.len : 0));
-    if (cj_write_all(fd, h, sizeof(h)) < 0 || (has_zip && write_item(fd, CJ_ITEM_ZIP, &zip) < 0) ||
-        (has_code && write_item(fd, CJ_ITEM_CODE, &code) < 0))
-        return -1;
-    return 0;
-}
-
 /* The input travels in a memfd rather than a pipe: the service never waits
  * for the sandbox to read it, and nothing touches the filesystem.  Before
  * the request, the bytecode frame when the spec has one. */
@@ -96,7 +55,7 @@ static int make_input(const cj_sandbox_spec *spec, cj_err *err)
     int fd = memfd_create("codejail-input", MFD_CLOEXEC);
     if (fd < 0)
         return cj_fail(err, errno, "memfd_create");
-    if (write_frame(fd, spec) < 0 || cj_write_all(fd, spec->input, spec->input_len) < 0) {
+    if (cj_frame_write(fd, spec) < 0 || cj_write_all(fd, spec->input, spec->input_len) < 0) {
         int e = errno;
         close(fd);
         return cj_fail(err, e, "write input");
@@ -107,32 +66,6 @@ static int make_input(const cj_sandbox_spec *spec, cj_err *err)
         return cj_fail(err, e, "lseek input");
     }
     return fd;
-}
-
-int cj_sandbox_bytecode_of(const void *result, size_t len, cj_sandbox_bytecode *zip, cj_sandbox_bytecode *code)
-{
-    const unsigned char *r = result;
-    *zip = *code = (cj_sandbox_bytecode){NULL, 0};
-    if (len < CJ_FRAME_HEADER || memcmp(r, CJ_FRAME_MAGIC, CJ_FRAME_MAGIC_LEN) != 0 ||
-        r[CJ_FRAME_MAGIC_LEN] != CJ_FRAME_BLOB)
-        return -1;
-    uint64_t n = get_u64(r + CJ_FRAME_MAGIC_LEN + 1);
-    if (n > len - CJ_FRAME_HEADER)
-        return -1; /* cut short: the output cap, or it died writing */
-    for (uint64_t at = 0; at < n;) {
-        if (n - at < CJ_FRAME_ITEM_HEADER)
-            return -1;
-        const unsigned char *item = r + CJ_FRAME_HEADER + at;
-        uint64_t size = get_u64(item + 1);
-        if (size > n - at - CJ_FRAME_ITEM_HEADER)
-            return -1;
-        cj_sandbox_bytecode *to = item[0] == CJ_ITEM_ZIP ? zip : item[0] == CJ_ITEM_CODE ? code : NULL;
-        if (to == NULL)
-            return -1;
-        *to = (cj_sandbox_bytecode){item + CJ_FRAME_ITEM_HEADER, (size_t)size};
-        at += CJ_FRAME_ITEM_HEADER + size;
-    }
-    return 0;
 }
 
 /* The directory's contents for a request.  The warm interpreter has the
