@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.request
 
 import aa_alone
 from cjvmlib import (AA_SERVICE, CG, CG_SERVICES, CONFIG_DIR, CONTAINER, HERE, KERNEL, LANDLOCK_ABI, LANDLOCK_MODE,
@@ -463,6 +464,34 @@ class Tier:
             raise Fail(f"det = {g['d']}")
         return f"numpy {g['v']} (BLAS/LAPACK through /etc/alternatives) under every layer"
 
+    def bytecode_cache(self):
+        """A problem script sent again is compiled once, by a compile run
+        under the same profiles, and its bytecode runs in the next one."""
+        svc = self.need_main()
+        script = "".join(f"def f{i}(x):\n    return x * {i} + len('{'.' * 40}')\n\n" for i in range(100))
+        code = script + "r = f7(6)\n"
+
+        def counter(result):
+            with urllib.request.urlopen(svc.url("/metrics"), timeout=10) as r:
+                text = r.read().decode()
+            m = re.search(r'^codejail_bytecode_cache_%s ([0-9.e+]+)$' % re.escape(result), text, re.M)
+            return float(m.group(1)) if m else 0.0
+
+        kept = 'compiles_total{kind="code",result="kept"}'
+        hit = 'lookups_total{kind="code",result="hit"}'
+        for _ in range(2):
+            if svc.run(code)["r"] != 7 * 6 + 40:
+                raise Fail("wrong answer before the cache")
+        deadline = time.monotonic() + 120
+        while counter(kept) < 1:
+            if time.monotonic() > deadline:
+                raise Fail(f"no compile run kept the code's bytecode; log: {svc.log_tail()}")
+            time.sleep(0.5)
+        hits = counter(hit)
+        if svc.run(code)["r"] != 7 * 6 + 40 or counter(hit) != hits + 1:
+            raise Fail(f"the cached bytecode did not run ({counter(hit)} hits after {hits})")
+        return "compiled once by a confined compile run; the next execution ran its bytecode"
+
     def cgroup_oom(self):
         """A memory bomb spread over processes (each under RLIMIT_AS, together
         over memory.max): only the cgroup can stop it, with the OOM killer.
@@ -815,6 +844,7 @@ class Tier:
             check("execution.label", self.execution_label)
             check("execution.cgroup", self.execution_cgroup)
             check("execution.numpy", self.execution_numpy)
+            check("bytecode.cache", self.bytecode_cache)
             check("cgroup.oom", self.cgroup_oom)
             check("cgroup.reuse", self.cgroup_reuse)
             check("cgroup.cleanup", self.cgroup_cleanup)
