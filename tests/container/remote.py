@@ -47,12 +47,17 @@ BY_NAME = {
 }
 
 # What the container runs by its config (compose/codejail.container.yaml):
-# the cold path with its default pool of prepared sandboxes.
-POOL = 2
+# warm start with its pool of clones, and the cold path's default pool of
+# prepared sandboxes (for when the warm interpreter is being replaced).
+COLD_POOL = 2
+WARM_POOL = 2
+POOL = COLD_POOL + WARM_POOL
 
 # One docker exec that reports what an idle service may hold: execution
 # directories in /tmp and processes not of root.  A prepared sandbox waiting
-# for a request is still codejail-server (a request makes it exec python).
+# for a request is still codejail-server (a request makes it exec python);
+# a warm clone waiting for one is the warm interpreter's fork (its command
+# line is warm_zygote.py's), one process of the sandbox user each.
 _STATE = r"""
 import json, os
 procs = []
@@ -65,8 +70,12 @@ for p in filter(str.isdigit, os.listdir('/proc')):
     # The name, not /proc/<pid>/exe: that is another user's, and docker exec
     # has no CAP_SYS_PTRACE to read it.
     comm = st[st.index('(') + 1:st.rindex(')')]
+    try:
+        warm = b'warm_zygote.py' in open(f'/proc/{p}/cmdline', 'rb').read()
+    except OSError:
+        continue
     if uid != 0 and st[st.rindex(')') + 2] not in 'ZX':
-        procs.append([int(p), uid, comm])
+        procs.append([int(p), uid, comm, warm])
 print(json.dumps({'dirs': sorted(os.listdir('/tmp')), 'procs': procs}))
 """
 
@@ -98,16 +107,23 @@ def state(name):
 
 def leftovers(name):
     """What an idle container must not hold: execution directories beyond the
-    prepared ones, processes of the sandbox user but the prepared ones."""
+    pools' ones, processes of the sandbox user but the waiting ones.  A
+    process a warm execution left behind looks like a waiting clone from
+    here, so it shows as one clone too many: the pools refill while we
+    wait, and the count is then over."""
     s = state(name)
-    running = [p for p in s["procs"] if p[2] != "codejail-server"]
+    prepared = [p for p in s["procs"] if p[2] == "codejail-server"]
+    clones = [p for p in s["procs"] if p[3]]
+    running = [p for p in s["procs"] if p not in prepared and p not in clones]
     problems = []
     if len(s["dirs"]) > POOL:
         problems.append(f"execution directories {s['dirs']}")
     if running:
         problems.append(f"execution processes {running}")
-    if len(s["procs"]) - len(running) > POOL:
-        problems.append(f"more waiting sandboxes than the pool: {s['procs']}")
+    if len(prepared) > COLD_POOL:
+        problems.append(f"more prepared sandboxes than the cold pool: {prepared}")
+    if len(clones) > WARM_POOL:
+        problems.append(f"more warm clones than the warm pool: {clones}")
     return problems
 
 
