@@ -214,15 +214,24 @@ def lib_zip(size):
     return buf.getvalue()
 
 
+def answer_globals(data):
+    """(the answer's globals_dict, None), or (None, why it is not a good answer)."""
+    try:
+        ans = json.loads(data)
+    except ValueError as e:
+        return None, f"answer is not JSON ({e}): {data[:200]!r}"
+    if "emsg" in ans or "error" in ans:
+        # The end of the message: a traceback's last line says what failed.
+        return None, f"execution failed: ...{str(ans.get('emsg') or ans.get('error'))[-300:]}"
+    return ans.get("globals_dict", {}), None
+
+
 def check_x(expect):
     def check(data):
-        try:
-            ans = json.loads(data)
-        except ValueError as e:
-            return f"answer is not JSON ({e}): {data[:200]!r}"
-        if "emsg" in ans or "error" in ans:
-            return f"execution failed: {str(ans.get('emsg') or ans.get('error'))[:300]}"
-        got = ans.get("globals_dict", {}).get("x")
+        g, why = answer_globals(data)
+        if why:
+            return why
+        got = g.get("x")
         if callable(expect):
             return None if expect(got) else f"unexpected x={got!r}"
         return None if got == expect else f"x={got!r}, expected {expect!r}"
@@ -591,13 +600,8 @@ def course_bench(python, services, scratch, plan):
 
     def http_check(case):
         def check(data):
-            try:
-                ans = json.loads(data)
-            except ValueError as e:
-                return f"answer is not JSON ({e}): {data[:200]!r}"
-            if "emsg" in ans or "error" in ans:
-                return f"execution failed: {str(ans.get('emsg') or ans.get('error'))[-300:]}"
-            return case.check(ans.get("globals_dict", {}))
+            g, why = answer_globals(data)
+            return why or case.check(g)
         return check
 
     bodies = {c.key: (multipart(c.payload(), c.zip_bytes) if c.zip_bytes is not None else urlencoded(c.payload()))
