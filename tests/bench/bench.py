@@ -675,6 +675,8 @@ def main():
     ap.add_argument("--batch", type=int, help="samples per subject per round")
     ap.add_argument("--duration", type=float, help="seconds per throughput point")
     ap.add_argument("--clients", help="comma-separated client counts, e.g. 1,2,8,64")
+    ap.add_argument("--warm-preload", help="comma-separated modules the warm service preloads instead of "
+                                           "compose/codejail.yaml's list (to compare lists in one sitting)")
     args = ap.parse_args()
     plan = dict(SMOKE if args.smoke else FULL)
     for k in ("rounds", "batch", "duration"):
@@ -707,7 +709,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     info = {"machine": machine(args.python), "commit": commit(), "date": started.strftime("%Y-%m-%d %H:%M UTC"),
             "plan": plan, "prefix": prefix, "python": args.python, "smoke": args.smoke,
-            "load_start": loadavg()}
+            "load_start": loadavg(), "warm_preload": args.warm_preload}
     problems = []
 
     # -- peers: available at all here? --
@@ -742,9 +744,12 @@ def main():
                                         [shutil.which("true", path=SYS_PATH)]))
 
     # -- services --
+    warm_block = dict(WARM_BLOCK)
+    if args.warm_preload is not None:
+        warm_block["preload"] = [m for m in args.warm_preload.split(",") if m]
     base = {"python_bin": args.python, "apparmor": "if-available", "max_queue": 256}
     services = {"cold": Service("cold", prefix, scratch, base),
-                "warm": Service("warm", prefix, scratch, dict(base, warm=WARM_BLOCK))}
+                "warm": Service("warm", prefix, scratch, dict(base, warm=warm_block))}
     info["configs"] = {n: s.config for n, s in services.items()}
     try:
         for name, svc in services.items():
@@ -1042,8 +1047,11 @@ def render(info, subjects, growth, tp, rss, services, plan, problems, courses):
     conf = rss["cold"].get("confinement") if rss.get("cold") else None
     if conf:
         L.append(f"- service confinement: {conf}")
+    preload = info["configs"]["warm"]["warm"]["preload"]
     L.append(f"- command: `/usr/bin/python3 tests/bench/bench.py --prefix <installed tree>"
-             f"{' --smoke' if info['smoke'] else ''}`")
+             f"{' --smoke' if info['smoke'] else ''}"
+             f"{'' if info['warm_preload'] is None else ' --warm-preload ' + info['warm_preload']}`; "
+             f"warm preloads: {', '.join(preload) or 'none'}")
     L.append(f"- latency: {plan['rounds']} interleaved rounds × {plan['batch']} sample(s) per subject "
              f"(after {plan['warmup']} warm-up samples, discarded): one request at a time, every other "
              f"subject's samples between two of a subject's own (back-to-back load is the throughput "
