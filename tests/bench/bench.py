@@ -925,12 +925,15 @@ def main():
     with open(os.path.join(out_dir, "latest.md"), "w") as f:
         f.write(report)
     plot(os.path.join(out_dir, "latest.png"), info, subjects, growth, tp, rss, services, plan)
-    log(f"bench: wrote {out_dir}/latest.md and {out_dir}/latest.png (server logs in {scratch})")
+    log(f"bench: wrote {out_dir}/latest.md and {out_dir}/latest.png"
+        + (f" (server logs in {scratch})" if problems or out_dir == scratch else ""))
     for n, svc in services.items():
         shutil.rmtree(svc.work_dir, ignore_errors=True)
     if problems:
         log("bench: NOT SANE:\n  " + "\n  ".join(problems))
         return 1
+    if out_dir != scratch:  # a sane run whose results went elsewhere: its logs are not needed
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
