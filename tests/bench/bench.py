@@ -38,6 +38,9 @@ interleaved so that machine drift hits every subject alike:
   mix's sum of p50s against the bare one's, and the mix back to back at a
   few client counts.  Every answer is checked.
 
+(Which modules the warm service should preload is preloads.py's to measure,
+beside this file; `--warm-preload` runs this benchmark with another list.)
+
 It prints Markdown tables with ratios to the bare floor and writes
 results/latest.md and results/latest.png next to this file (the smoke, and a
 run whose numbers are not sane, write to a temporary directory instead and

@@ -2,7 +2,7 @@
 """Which modules the warm interpreter should preload: measured (issue 16, item 2).
 
     /usr/bin/python3 tests/bench/preloads.py --prefix build/stage            # ~5 min
-    /usr/bin/python3 tests/bench/preloads.py --prefix build/stage --smoke    # ~1 min, two modules
+    /usr/bin/python3 tests/bench/preloads.py --prefix build/stage --smoke    # ~30 s, two modules
 
 Run as root.  For every module of compose/sandbox-packages.txt that imports
 here (plus scipy.special and scipy.integrate, which course code imports by
@@ -24,7 +24,7 @@ name and which `import scipy` does not bring), in one run, interleaved:
   private pages).
 
 It prints a Markdown table and the recommended list, and writes
-results/preloads.md (a temp dir with --smoke).  A module is recommended when
+results/preloads.md (nothing with --smoke, which only checks that it runs).  A module is recommended when
 course code imports it (CANDIDATES: what issue 16 saw real course code
 import) and its preload pays: the share of checks that must import it for
 the time saved to outweigh the per-clone cost is below the share that does
@@ -123,7 +123,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--prefix", default=os.path.join(bench.REPO, "build", "stage"))
     ap.add_argument("--python", default="/usr/bin/python3")
-    ap.add_argument("--smoke", action="store_true", help="two modules, few samples; writes to a temp dir")
+    ap.add_argument("--smoke", action="store_true", help="two modules, few samples; writes no file")
     ap.add_argument("--out", help="where to write preloads.md (default tests/bench/results)")
     ap.add_argument("--rounds", type=int)
     args = ap.parse_args()
@@ -278,18 +278,18 @@ def main():
     L += ["", f"Recommended `warm.preload`: `[{', '.join(chosen)}]`", ""]
     report = "\n".join(L)
     print(report)
-    out = args.out or (scratch if args.smoke else os.path.join(HERE, "results"))
+    out = args.out or (None if args.smoke else os.path.join(HERE, "results"))
     if problems and not args.out:
-        out = scratch
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "preloads.md"), "w") as f:
-        f.write(report)
-    bench.log(f"preloads: wrote {out}/preloads.md")
+        out = scratch  # never commit a broken run by accident
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "preloads.md"), "w") as f:
+            f.write(report)
+        bench.log(f"preloads: wrote {out}/preloads.md")
     if problems:
         bench.log(f"preloads: NOT SANE (server logs in {scratch}):\n  " + "\n  ".join(problems))
         return 1
-    if out != scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
