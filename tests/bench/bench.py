@@ -9,8 +9,8 @@ It starts the installed service (PREFIX/bin/codejail-init -- codejail-server,
 its work_dir on a tmpfs as in the compose and Kubernetes deployments)
 twice, "cold" (the default configuration) and "warm" (the same plus
 `warm: {enabled: true, preload: [...], pool: 4}` with compose/codejail.yaml's
-list: random2, six, numpy, scipy.special, scipy.integrate, pyparsing; reported
-as not available when the build refuses that key), and measures in one run,
+preload list, read from it; reported as not available when the build refuses
+that key), and measures in one run,
 interleaved so that machine drift hits every subject alike:
 
 - latency (p50/p90/p99) of a trivial execution over HTTP with keep-alive,
@@ -60,6 +60,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -92,9 +93,19 @@ LIBRARY_RATE = 24.0
 TARGETS = {"cold_trivial": 1.3, "warm_trivial": 0.25, "warm_numpy": 0.1, "warm_rate": 250.0,
            "warm_courselib": 0.15, "warm_mix": 0.15}
 
-# The preloads compose/codejail.yaml recommends (measured by preloads.py).
-WARM_BLOCK = {"enabled": True, "preload": ["random2", "six", "numpy", "scipy.special", "scipy.integrate", "pyparsing"],
-              "pool": 4}
+
+def example_preloads():
+    """The `warm: preload:` list of compose/codejail.yaml (chosen by
+    preloads.py's measurement), read from the file so the two cannot drift;
+    a flow list on one line, as the file writes it."""
+    with open(os.path.join(REPO, "compose", "codejail.yaml")) as f:
+        m = re.search(r"^warm:\n(?:  .*\n)*?  preload: \[([^\]]*)\]", f.read(), re.M)
+    if m is None:
+        raise SystemExit("bench: compose/codejail.yaml has no `warm: preload: [...]` line")
+    return [x.strip() for x in m.group(1).split(",") if x.strip()]
+
+
+WARM_BLOCK = {"enabled": True, "preload": example_preloads(), "pool": 4}
 
 LMS_CODE = "import random2 as random, six\nr = random.Random(7)\nx = r.randint(1, 10)"
 NUMPY_CODE = "import numpy as np\nx = float(np.arange(1000).sum())"
