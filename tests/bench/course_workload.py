@@ -26,6 +26,7 @@ the globals as JSON).  It is labelled as an emulation wherever it is shown:
 the library itself cannot be installed here.
 """
 
+import ast
 import io
 import json
 import os
@@ -503,8 +504,8 @@ def site_dirs(python):
                          text=True, check=True).stdout
     bare = subprocess.run([python, "-I", "-S", "-c", "import sys; print(repr(sys.path))"], capture_output=True,
                           text=True, check=True).stdout
-    bare_set = set(eval(bare))
-    return [d for d in eval(out) if d not in bare_set]
+    bare_set = set(ast.literal_eval(bare))
+    return [d for d in ast.literal_eval(out) if d not in bare_set]
 
 
 def bare_script(case, zip_path, dirs, checked=True):
