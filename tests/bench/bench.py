@@ -8,8 +8,9 @@ Run as root from anywhere (the service switches executions to `nobody`).
 It starts the installed service (PREFIX/bin/codejail-init -- codejail-server,
 its work_dir on a tmpfs as in the compose and Kubernetes deployments)
 twice, "cold" (the default configuration) and "warm" (the same plus
-`warm: {enabled: true, preload: [numpy, random2, six], pool: 4}`, reported as
-not available when the build refuses that key), and measures in one run,
+`warm: {enabled: true, preload: [...], pool: 4}` with compose/codejail.yaml's
+preload list, read from it; reported as not available when the build refuses
+that key), and measures in one run,
 interleaved so that machine drift hits every subject alike:
 
 - latency (p50/p90/p99) of a trivial execution over HTTP with keep-alive,
@@ -27,7 +28,18 @@ interleaved so that machine drift hits every subject alike:
 - the server's VmRSS idle, under the heaviest load and after it, and after
   the largest growth requests; the PSS of what runs below it (the warm pool);
 - how cost grows with the size of globals_dict (1 KB -> 1 MB) and of an
-  uploaded python_lib.zip (10 KB -> 5 MB).
+  uploaded python_lib.zip (10 KB -> 5 MB);
+- course code (course_workload.py, generated): a plain check, a check
+  through a 480 KB course library zip, one through a 32 KB inline library
+  and a hint function, each behind an LMS-like prolog, run by the bare
+  interpreter (`-I -S -c`, the same code), an emulation of the codejail
+  library's per-execution work (labelled as such: the library cannot be
+  installed here) and both services, interleaved; p50/p90 per request, the
+  mix's sum of p50s against the bare one's, and the mix back to back at a
+  few client counts.  Every answer is checked.
+
+(Which modules the warm service should preload is preloads.py's to measure,
+beside this file; `--warm-preload` runs this benchmark with another list.)
 
 It prints Markdown tables with ratios to the bare floor and writes
 results/latest.md and results/latest.png next to this file (the smoke, and a
@@ -48,6 +60,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -63,6 +76,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "lib"))  # cjtest, found from t
 
 import cjtest  # noqa: E402
 from cjtest import EXEC_PATH, HEALTH_PATH  # noqa: E402
+import course_workload as course  # noqa: E402  (beside this file)
 
 RESULTS = os.path.join(HERE, "results")
 SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # no shims
@@ -76,9 +90,22 @@ INSANE_P50_S = 5.0
 LIBRARY_P50_MS = 88.0
 LIBRARY_RATE = 24.0
 
-TARGETS = {"cold_trivial": 1.3, "warm_trivial": 0.25, "warm_numpy": 0.1, "warm_rate": 250.0}
+TARGETS = {"cold_trivial": 1.3, "warm_trivial": 0.25, "warm_numpy": 0.1, "warm_rate": 250.0,
+           "warm_courselib": 0.15, "warm_mix": 0.15}
 
-WARM_BLOCK = {"enabled": True, "preload": ["numpy", "random2", "six"], "pool": 4}
+
+def example_preloads():
+    """The `warm: preload:` list of compose/codejail.yaml (chosen by
+    preloads.py's measurement), read from the file so the two cannot drift;
+    a flow list on one line, as the file writes it."""
+    with open(os.path.join(REPO, "compose", "codejail.yaml")) as f:
+        m = re.search(r"^warm:\n(?:  .*\n)*?  preload: \[([^\]]*)\]", f.read(), re.M)
+    if m is None:
+        raise SystemExit("bench: compose/codejail.yaml has no `warm: preload: [...]` line")
+    return [x.strip() for x in m.group(1).split(",") if x.strip()]
+
+
+WARM_BLOCK = {"enabled": True, "preload": example_preloads(), "pool": 4}
 
 LMS_CODE = "import random2 as random, six\nr = random.Random(7)\nx = r.randint(1, 10)"
 NUMPY_CODE = "import numpy as np\nx = float(np.arange(1000).sum())"
@@ -86,10 +113,10 @@ NUMPY_CODE = "import numpy as np\nx = float(np.arange(1000).sum())"
 FULL = dict(rounds=100, batch=1, warmup=5, clients=[1, 2, 8, 64], duration=6.0, tp_rounds=2,
             globals_sizes=[1_000, 10_000, 100_000, 1_000_000],
             zip_sizes=[10_000, 100_000, 1_000_000, 5_000_000],
-            growth_rounds=5, growth_batch=5)
+            growth_rounds=5, growth_batch=5, course_rounds=30, course_clients=[1, 2, 8], course_duration=4.0)
 SMOKE = dict(rounds=5, batch=1, warmup=2, clients=[1, 8], duration=2.0, tp_rounds=1,
              globals_sizes=[1_000, 10_000], zip_sizes=[10_000, 100_000],
-             growth_rounds=1, growth_batch=3)
+             growth_rounds=1, growth_batch=3, course_rounds=2, course_clients=[2], course_duration=1.0)
 
 
 def log(msg):
@@ -204,15 +231,24 @@ def lib_zip(size):
     return buf.getvalue()
 
 
+def answer_globals(data):
+    """(the answer's globals_dict, None), or (None, why it is not a good answer)."""
+    try:
+        ans = json.loads(data)
+    except ValueError as e:
+        return None, f"answer is not JSON ({e}): {data[:200]!r}"
+    if "emsg" in ans or "error" in ans:
+        # The end of the message: a traceback's last line says what failed.
+        return None, f"execution failed: ...{str(ans.get('emsg') or ans.get('error'))[-300:]}"
+    return ans.get("globals_dict", {}), None
+
+
 def check_x(expect):
     def check(data):
-        try:
-            ans = json.loads(data)
-        except ValueError as e:
-            return f"answer is not JSON ({e}): {data[:200]!r}"
-        if "emsg" in ans or "error" in ans:
-            return f"execution failed: {str(ans.get('emsg') or ans.get('error'))[:300]}"
-        got = ans.get("globals_dict", {}).get("x")
+        g, why = answer_globals(data)
+        if why:
+            return why
+        got = g.get("x")
         if callable(expect):
             return None if expect(got) else f"unexpected x={got!r}"
         return None if got == expect else f"x={got!r}, expected {expect!r}"
@@ -567,6 +603,76 @@ def peers(python):
     ]
 
 
+COURSE_PEERS = (("bare", "bare `python3 -I -S -c <the same code>`"), ("library", course.LIBRARY_LABEL),
+                ("cold", "service cold"), ("warm", "service warm"))
+
+
+def course_bench(python, services, scratch, plan):
+    """The generated course-code mix (course_workload.py), each request run by
+    the bare interpreter, the codejail-library-like peer and both services,
+    interleaved; then the mix back to back at a few client counts."""
+    mix = course.cases()
+    zip_path, dirs = course.resolve_expectations(python, mix, scratch)
+    lib = course.LibraryLike(python)
+
+    def http_check(case):
+        def check(data):
+            g, why = answer_globals(data)
+            return why or case.check(g)
+        return check
+
+    bodies = {c.key: (multipart(c.payload(), c.zip_bytes) if c.zip_bytes is not None else urlencoded(c.payload()))
+              for c in mix}
+    argvs = {c.key: [python, "-I", "-S", "-c", course.bare_script(c, zip_path, dirs)] for c in mix}
+    subjects = []
+    for c in mix:
+        subjects.append(spawn_subject(f"course_bare_{c.key}", COURSE_PEERS[0][1], c.key, "bare", argvs[c.key]))
+        subjects.append(Subject(f"course_library_{c.key}", course.LIBRARY_LABEL, c.key, "library",
+                                lambda c=c: lib.run(c)))
+        for n, svc in services.items():
+            subjects.append(http_subject(f"course_{n}_{c.key}", f"service {n}", c.key, n, svc, "POST", EXEC_PATH,
+                                         *bodies[c.key], http_check(c)))
+    interleave(subjects, plan["course_rounds"], 1, 1, "course code")
+
+    class Mix:
+        """A client's turn through the mix, each client starting elsewhere in it."""
+        turn = 0
+
+        def __init__(self, port=None):
+            self.client = Client(port) if port else None
+            self.i, Mix.turn = Mix.turn, Mix.turn + 1
+
+        def next(self):
+            self.i += 1
+            return mix[self.i % len(mix)]
+
+        def close(self):
+            if self.client is not None:
+                self.client.close()
+
+    checks = {c.key: http_check(c) for c in mix}
+
+    def http_job(st):
+        c = st.next()
+        ns, status, data, err = st.client.request("POST", EXEC_PATH, *bodies[c.key])
+        return ns, err or (f"HTTP {status}: {data[:120]!r}" if status != 200 else checks[c.key](data))
+
+    jobs = {"bare": (lambda st: spawn_once(argvs[st.next().key]), Mix),
+            "library": (lambda st: lib.run(st.next()), Mix)}
+    for n, svc in services.items():
+        if svc.client is not None:
+            jobs[n] = (http_job, lambda port=svc.port: Mix(port))
+    tp = {}
+    for c in plan["course_clients"]:
+        order = list(jobs)
+        for n in order[c % len(order):] + order[:c % len(order)]:
+            job, state = jobs[n]
+            tp[(n, c)] = merge_throughput([throughput(job, c, plan["course_duration"], state)])
+            log(f"  course mix: {n:7} {c:3} clients: {tp[(n, c)]['rate']:7.1f} /s, {tp[(n, c)]['errors']} errors")
+    os.unlink(zip_path)
+    return {"mix": mix, "subjects": subjects, "tp": tp}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -583,6 +689,8 @@ def main():
     ap.add_argument("--batch", type=int, help="samples per subject per round")
     ap.add_argument("--duration", type=float, help="seconds per throughput point")
     ap.add_argument("--clients", help="comma-separated client counts, e.g. 1,2,8,64")
+    ap.add_argument("--warm-preload", help="comma-separated modules the warm service preloads instead of "
+                                           "compose/codejail.yaml's list (to compare lists in one sitting)")
     args = ap.parse_args()
     plan = dict(SMOKE if args.smoke else FULL)
     for k in ("rounds", "batch", "duration"):
@@ -615,7 +723,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     info = {"machine": machine(args.python), "commit": commit(), "date": started.strftime("%Y-%m-%d %H:%M UTC"),
             "plan": plan, "prefix": prefix, "python": args.python, "smoke": args.smoke,
-            "load_start": loadavg()}
+            "load_start": loadavg(), "warm_preload": args.warm_preload}
     problems = []
 
     # -- peers: available at all here? --
@@ -650,9 +758,12 @@ def main():
                                         [shutil.which("true", path=SYS_PATH)]))
 
     # -- services --
+    warm_block = dict(WARM_BLOCK)
+    if args.warm_preload is not None:
+        warm_block["preload"] = [m for m in args.warm_preload.split(",") if m]
     base = {"python_bin": args.python, "apparmor": "if-available", "max_queue": 256}
     services = {"cold": Service("cold", prefix, scratch, base),
-                "warm": Service("warm", prefix, scratch, dict(base, warm=WARM_BLOCK))}
+                "warm": Service("warm", prefix, scratch, dict(base, warm=warm_block))}
     info["configs"] = {n: s.config for n, s in services.items()}
     try:
         for name, svc in services.items():
@@ -776,6 +887,8 @@ def main():
                 s.size, s.nominal, s.kind = len(z), size, "zip"
                 growth.append(s)
         interleave(growth, plan["growth_rounds"], plan["growth_batch"], 1, "growth")
+        log("bench: course code")
+        courses = course_bench(args.python, services, scratch, plan)
         time.sleep(1.0)
         for n, svc in services.items():
             if svc.server_pid:
@@ -793,7 +906,7 @@ def main():
     # -- sanity --
     by = {s.key: s for s in subjects}
     floor = by["bare"].p(50)
-    for s in subjects + growth:
+    for s in subjects + growth + courses["subjects"]:
         if s.unavailable is not None:
             continue
         if s.errors:
@@ -803,7 +916,7 @@ def main():
             problems.append(f"{s.key}: p50 {p50!r} s is not sane (0 < p50 <= {INSANE_P50_S} s)")
         if s.workload != "overhead" and not math.isfinite(ratio(p50, floor)):
             problems.append(f"{s.key}: ratio to the bare floor is not finite")
-    for (n, c), r in tp.items():
+    for (n, c), r in list(tp.items()) + [((f"course mix {n}", c), r) for (n, c), r in courses["tp"].items()]:
         if r["errors"]:
             problems.append(f"throughput {n} at {c} clients: {r['errors']} errors, first: {r['first_error']}")
         if not r["ok"] or not math.isfinite(r["rate"]):
@@ -818,7 +931,7 @@ def main():
 
     info["load_end"] = loadavg()
     info["elapsed"] = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
-    report = render(info, subjects, growth, tp, rss, services, plan, problems)
+    report = render(info, subjects, growth, tp, rss, services, plan, problems, courses)
     print(report)
     if problems and not args.smoke and not args.out:
         out_dir = scratch  # never commit a broken run by accident
@@ -826,12 +939,15 @@ def main():
     with open(os.path.join(out_dir, "latest.md"), "w") as f:
         f.write(report)
     plot(os.path.join(out_dir, "latest.png"), info, subjects, growth, tp, rss, services, plan)
-    log(f"bench: wrote {out_dir}/latest.md and {out_dir}/latest.png (server logs in {scratch})")
+    log(f"bench: wrote {out_dir}/latest.md and {out_dir}/latest.png"
+        + (f" (server logs in {scratch})" if problems or out_dir == scratch else ""))
     for n, svc in services.items():
         shutil.rmtree(svc.work_dir, ignore_errors=True)
     if problems:
         log("bench: NOT SANE:\n  " + "\n  ".join(problems))
         return 1
+    if out_dir != scratch:  # a sane run whose results went elsewhere: its logs are not needed
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
@@ -846,7 +962,14 @@ def table(head, rows, align=None):
     return "\n".join([row(head), row(align)] + [row(r) for r in rows])
 
 
-def target_rows(by, tp, services):
+def course_p50s(courses):
+    """{(peer, case key): p50} and {peer: sum of its p50s over the mix (NaN if one is missing)}."""
+    p50 = {(s.group, s.workload): s.p(50) for s in courses["subjects"]}
+    sums = {n: sum(p50.get((n, c.key), float("nan")) for c in courses["mix"]) for n, _ in COURSE_PEERS}
+    return p50, sums
+
+
+def target_rows(by, tp, services, courses):
     floor = by["bare"].p(50)
     out = []
 
@@ -869,10 +992,63 @@ def target_rows(by, tp, services):
     rates = [r["rate"] for (n, c), r in tp.items() if n == "warm" and not r["errors"]]
     add("warm: executions/s (best client count)", max(rates) if rates else None,
         f"≥ {TARGETS['warm_rate']:.0f} /s on 2 cores", "warm_rate", warm_na)
+    p50, sums = course_p50s(courses)
+    add("warm: course-library check p50 / bare, same code", ratio(p50.get(("warm", "courselib")),
+        p50.get(("bare", "courselib"))), f"≤ {TARGETS['warm_courselib']}×", "warm_courselib", warm_na)
+    add("warm: course-code mix, sum of p50s / bare's", ratio(sums["warm"], sums["bare"]),
+        f"≤ {TARGETS['warm_mix']}×", "warm_mix", warm_na)
     return out
 
 
-def render(info, subjects, growth, tp, rss, services, plan, problems):
+def render_course(courses, plan):
+    """The course-code section: latency per request and for the mix, then the
+    mix's throughput."""
+    L = ["## Course code (generated workload, `course_workload.py`)", ""]
+    p50, sums = course_p50s(courses)
+    by = {(s.group, s.workload): s for s in courses["subjects"]}
+    rows = []
+    for c in courses["mix"]:
+        cells = [c.title]
+        for n, _ in COURSE_PEERS:
+            s = by[(n, c.key)]
+            if s.unavailable is not None:
+                cells.append("—")
+                continue
+            bad = f", {len(s.errors)} failed" if s.errors else ""
+            cells.append(f"{fmt_ms(s.p(50))} / {fmt_ms(s.p(90))}{bad}"
+                         + ("" if n == "bare" else f" ({fmt_x(ratio(s.p(50), p50[('bare', c.key)]))})"))
+        rows.append(cells)
+    rows.append(["**the mix: sum of the p50s**"] + [
+        fmt_ms(sums[n]) + ("" if n == "bare" else f" (**{fmt_x(ratio(sums[n], sums['bare']))}**)")
+        for n, _ in COURSE_PEERS])
+    L.append(table(["request (p50 / p90 ms, × bare same code)"] + [label for _, label in COURSE_PEERS], rows))
+    L.append("")
+    L.append(f"{plan['course_rounds']} interleaved rounds, one request at a time. Every request starts with "
+             "an LMS-like prolog (random2 seeded as `random`, six's xrange, numpy, math and scipy imported "
+             "lazily); the course-library check is sent multipart with `python_path: [\"python_lib.zip\"]`, "
+             "as the LMS sends it, its `grader.check` running helpers of every module (some import numpy, "
+             "scipy.special, pyparsing). Every subject's answer is checked against one reference run of the "
+             "bare interpreter. The bare interpreter runs the same code with the zip on its sys.path; the "
+             "library-like peer writes the code and the zip to a new temp dir and starts `python -E -B` "
+             "with site per execution, as the codejail library does, without sudo or AppArmor: a floor "
+             "for the library, not the library.")
+    L.append("")
+    rows = []
+    for c in plan["course_clients"]:
+        cells = [c]
+        for n, _ in COURSE_PEERS:
+            r = courses["tp"].get((n, c))
+            cells.append("—" if r is None else f"{r['rate']:.1f}" + (f", {r['errors']} errors" if r["errors"] else ""))
+        rows.append(cells)
+    L.append(f"Course-code mix back to back (executions/s, {plan['course_duration']:g} s per point; each "
+             "client goes round the mix):")
+    L.append("")
+    L.append(table(["clients"] + [label for _, label in COURSE_PEERS], rows))
+    L.append("")
+    return L
+
+
+def render(info, subjects, growth, tp, rss, services, plan, problems, courses):
     by = {s.key: s for s in subjects}
     floor = by["bare"].p(50)
     m = info["machine"]
@@ -888,8 +1064,11 @@ def render(info, subjects, growth, tp, rss, services, plan, problems):
     conf = rss["cold"].get("confinement") if rss.get("cold") else None
     if conf:
         L.append(f"- service confinement: {conf}")
+    preload = info["configs"]["warm"]["warm"]["preload"]
     L.append(f"- command: `/usr/bin/python3 tests/bench/bench.py --prefix <installed tree>"
-             f"{' --smoke' if info['smoke'] else ''}`")
+             f"{' --smoke' if info['smoke'] else ''}"
+             f"{'' if info['warm_preload'] is None else ' --warm-preload ' + info['warm_preload']}`; "
+             f"warm preloads: {', '.join(preload) or 'none'}")
     L.append(f"- latency: {plan['rounds']} interleaved rounds × {plan['batch']} sample(s) per subject "
              f"(after {plan['warmup']} warm-up samples, discarded): one request at a time, every other "
              f"subject's samples between two of a subject's own (back-to-back load is the throughput "
@@ -904,7 +1083,7 @@ def render(info, subjects, growth, tp, rss, services, plan, problems):
 
     L.append("## Targets (same run)")
     L.append("")
-    L.append(table(["target", "this run", "goal", "met"], target_rows(by, tp, services),
+    L.append(table(["target", "this run", "goal", "met"], target_rows(by, tp, services, courses),
                    ["---", "---:", "---", "---"]))
     L.append("")
 
@@ -935,6 +1114,8 @@ def render(info, subjects, growth, tp, rss, services, plan, problems):
              "The overhead rows are what the client itself adds to every HTTP sample (a keep-alive "
              "GET of /health/, served by the event loop alone) and to every spawn sample.")
     L.append("")
+
+    L.extend(render_course(courses, plan))
 
     L.append(f"## Throughput (trivial executions/s, {plan['duration']:g} s per point"
              + (f" in {plan['tp_rounds']} interleaved rounds, range of the rounds in brackets)"
