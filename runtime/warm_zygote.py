@@ -94,8 +94,11 @@ def rehearse(code):
     write to each page (reference counts, caches, the allocator) copies it.
     A rehearsal before the request arrives takes those copies while nobody
     waits, so the request's own run touches pages that are already its own.
-    It runs only this wrapper, never code of a request."""
-    saved_in, saved_out = sys.stdin, sys.stdout
+    It runs only this wrapper, never code of a request, and leaves the
+    interpreter's sys.path as it found it: the wrapper for python_lib.zip
+    appends it, and a clone must have it only when its request asks."""
+    saved_in, saved_out, saved_path = sys.stdin, sys.stdout, list(sys.path)
+    known = set(sys.path_importer_cache)
     try:
         spare = os.dup(3)
     except OSError:
@@ -117,6 +120,9 @@ def rehearse(code):
             except OSError:
                 pass  # closed by the wrapper, as it should be
         sys.stdin, sys.stdout = saved_in, saved_out
+        sys.path[:] = saved_path
+        for entry in set(sys.path_importer_cache) - known:
+            del sys.path_importer_cache[entry]
 
 
 def reseed_numpy():

@@ -109,6 +109,20 @@ def test_random_state_is_reseeded(warm):
         assert len(set(values)) == len(values), (key, values)
 
 
+def test_python_lib_zip_on_sys_path_only_when_asked(warm, service):
+    """The warm interpreter rehearses the wrapper that puts python_lib.zip
+    on sys.path; its clones must not inherit that entry: the zip is on the
+    path as many times as python_path names it, as on the cold path."""
+    z = cjtest.make_zip({"course_library.py": "ANSWER = 42\n"})
+    code = ("import sys\nentries = [p for p in sys.path if p.endswith('python_lib.zip')]\n"
+            "try:\n    import course_library\n    imported = True\nexcept ImportError:\n    imported = False\n")
+    for paths, expected in (([], {"entries": [], "imported": False}),
+                            (["python_lib.zip"], {"entries": ["python_lib.zip"], "imported": True})):
+        for svc in (warm, warm, service):
+            r = svc.run(code, {}, python_path=paths, files={"python_lib.zip": ("python_lib.zip", z)})
+            assert ok_globals(r) == expected, (paths, r.text)
+
+
 def test_same_answers_as_cold(warm, service):
     # The exact emsg, line 19 of jailed_code included, on both paths.
     answers = []
