@@ -14,9 +14,6 @@
 
 #include "bytecode_cache.h"
 
-/* A large course library compiles in well under a second; the bound only
- * stops a pathological one from holding a slot. */
-#define COMPILE_SECONDS 10
 /* Code shorter than this compiles in well under a millisecond. */
 #define CODE_MIN_BYTES 4096
 
@@ -51,9 +48,13 @@ static void compiled(void *owner, const cj_job_result *r)
     free(run);
 }
 
-/* input and zip: the run's own copies (freed here on failure). */
-static void start(cj_server *srv, enum cj_bytecode_kind kind, const cj_bytecode_key *k, char *input, size_t input_len,
-                  char *zip, size_t zip_len)
+/* input and zip: the run's own copies (freed here on failure).  It runs
+ * under the limits of the request that asked for it: a course library
+ * compiles in a fraction of a second, and whoever sends input that takes
+ * longer gets no more from the service than that request could take
+ * itself. */
+static void start(cj_server *srv, enum cj_bytecode_kind kind, const cj_bytecode_key *k, const cj_limits *limits,
+                  char *input, size_t input_len, char *zip, size_t zip_len)
 {
     struct cj_bytecode_compile *run = calloc(1, sizeof(*run));
     if (run == NULL || input == NULL || (kind == CJ_BC_ZIP && zip == NULL) ||
@@ -65,12 +66,8 @@ static void start(cj_server *srv, enum cj_bytecode_kind kind, const cj_bytecode_
     }
     cj_job_input in = {.input = input, .input_len = input_len, .zip = zip, .zip_len = zip_len,
                        .zip_on_path = zip != NULL, .compile = kind == CJ_BC_ZIP ? CJ_COMPILE_ZIP : CJ_COMPILE_CODE,
-                       .limits = srv->cfg->limits, .slug = "compile-run",
+                       .limits = *limits, .slug = "compile-run",
                        .result_extra = cj_bytecode_cache_max_blob(srv->bytecode_cache)};
-    if (in.limits.cpu < COMPILE_SECONDS)
-        in.limits.cpu = COMPILE_SECONDS;
-    if (in.limits.realtime < 2 * COMPILE_SECONDS)
-        in.limits.realtime = 2 * COMPILE_SECONDS;
     run->srv = srv;
     run->kind = kind;
     run->key = *k;
@@ -109,7 +106,8 @@ static void look_up(cj_server *srv, cj_job_input *in, enum cj_bytecode_kind kind
         return;
     if (kind == CJ_BC_ZIP && state == CJ_BC_ABSENT) {
         static const char NO_CODE[] = "[\"\", {}]";
-        start(srv, kind, &k, copy(NO_CODE, sizeof(NO_CODE) - 1), sizeof(NO_CODE) - 1, copy(data, len), len);
+        start(srv, kind, &k, &in->limits, copy(NO_CODE, sizeof(NO_CODE) - 1), sizeof(NO_CODE) - 1, copy(data, len),
+              len);
     } else if (kind == CJ_BC_CODE && state == CJ_BC_ABSENT) {
         cj_bytecode_cache_seen(srv->bytecode_cache, &k);
     } else if (kind == CJ_BC_CODE && state == CJ_BC_SEEN) {
@@ -119,7 +117,7 @@ static void look_up(cj_server *srv, cj_job_input *in, enum cj_bytecode_kind kind
             memcpy(input + 1, data, len);
             memcpy(input + 1 + len, ",{}]", 5);
         }
-        start(srv, kind, &k, input, len + 5, NULL, 0);
+        start(srv, kind, &k, &in->limits, input, len + 5, NULL, 0);
     }
 }
 
