@@ -34,7 +34,6 @@ struct cj_sandbox {
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
-    long long oom_base; /* its cgroup's OOM kills before it (a pooled cgroup's count goes on) */
     char dir[PATH_MAX];
 };
 
@@ -117,7 +116,9 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         if (cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err) < 0 ||
             cj_cgroup_set_background(sb->cgroup, waiting, err) < 0)
             goto fail;
-        sb->oom_base = cj_cgroup_oom_kills(sb->cgroup);
+        /* A waiting one's execution starts with its request (hand_over). */
+        if (!waiting)
+            cj_cgroup_usage_mark(sb->cgroup);
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
@@ -334,6 +335,7 @@ int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *er
         cj_cgroup_limits lim = cgroup_limits(&spec->limits, sb->namespaces);
         if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
             goto out;
+        cj_cgroup_usage_mark(sb->cgroup);
     }
     if ((in = make_input(spec->input, spec->input_len, err)) < 0)
         goto out;
@@ -365,10 +367,12 @@ out:
     return rc;
 }
 
-long long cj_sandbox_oom_kills(const cj_sandbox *sb)
+void cj_sandbox_read_usage(const cj_sandbox *sb, cj_sandbox_usage *out)
 {
-    long long now = sb->cgroup != NULL ? cj_cgroup_oom_kills(sb->cgroup) : -1;
-    return now < 0 || sb->oom_base < 0 ? -1 : now - sb->oom_base;
+    cj_cgroup_usage u = {-1, -1, -1};
+    if (sb->cgroup != NULL)
+        cj_cgroup_usage_read(sb->cgroup, &u);
+    *out = (cj_sandbox_usage){.cpu_ns = u.cpu_ns, .peak_bytes = u.peak_bytes, .oom_kills = u.oom_kills};
 }
 
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s)

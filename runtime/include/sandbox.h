@@ -89,9 +89,16 @@ int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, 
 /* The name of the set-up step that failed, if the records report one. */
 const char *cj_sandbox_failed_step(const void *records, size_t len);
 
-/* Processes of the execution the kernel's OOM killer took (its cgroup's
- * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */
-long long cj_sandbox_oom_kills(const cj_sandbox *sb);
+/* What the execution used, from its cgroup, since it started (a sandbox
+ * made ahead: since its request was handed over).  Read it once the
+ * interpreter has ended and before destroy.  Each -1 when unknown: no
+ * cgroup, or a kernel or hierarchy that does not say. */
+typedef struct cj_sandbox_usage {
+    long long cpu_ns;     /* user+system CPU time of all its processes */
+    long long peak_bytes; /* the most memory it held at once (cgroup v2 before 6.12: see README) */
+    long long oom_kills;  /* processes the OOM killer took (its memory limit) */
+} cj_sandbox_usage;
+void cj_sandbox_read_usage(const cj_sandbox *sb, cj_sandbox_usage *out);
 
 /* Kills every process of the execution (idempotent). */
 void cj_sandbox_kill(cj_sandbox *sb);
