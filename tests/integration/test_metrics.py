@@ -1,6 +1,7 @@
 """GET /metrics: the Prometheus text format (parsed by prometheus_client's
 own parser), the families operators alert on, each moving exactly as
-executions of each outcome happen, on the cold and the warm path."""
+executions of each outcome happen, on the cold and the warm path; the CPU
+time and peak memory of each execution observed from its cgroup."""
 
 import time
 
@@ -11,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 FAMILIES = {
     "codejail_executions": "counter",
     "codejail_execution_duration_seconds": "histogram",
+    "codejail_execution_cpu_seconds": "histogram",
+    "codejail_execution_peak_memory_bytes": "histogram",
     "codejail_executions_in_flight": "gauge",
     "codejail_queue_depth": "gauge",
     "codejail_pool_ready": "gauge",
@@ -60,6 +63,18 @@ def test_families_and_types(svc):
     assert build.labels["cgroup"] in ("v1", "v2") and int(build.labels["landlock_abi"]) >= 1, build
 
 
+MiB = 1 << 20
+# What each outcome's execution used, at least and at most: CPU seconds and
+# peak bytes (the limits are CPU 1 s, VMEM 150 MiB).
+USED = {
+    "ok": ((0, 1), (1 * MiB, 100 * MiB)),
+    "error": ((0, 1), (1 * MiB, 100 * MiB)),
+    "timeout": ((0, 1), (1 * MiB, 100 * MiB)),
+    "killed": ((0.9, 1.4), (1 * MiB, 100 * MiB)),
+    "memory": ((0, 1.4), (100 * MiB, 150 * MiB)),
+}
+
+
 @pytest.mark.parametrize("outcome,code", [
     ("ok", "x = 1"),
     ("error", "1 / 0"),
@@ -90,6 +105,16 @@ def test_each_outcome_counts_once(svc, outcome, code):
     assert code_exec == 1
     if outcome == "memory":
         assert value(after, "codejail_oom_kills_total") > value(before, "codejail_oom_kills_total")
+    # One observation each of the execution's CPU time and peak, in their
+    # path's histograms and only there, of what it really used.
+    for family, (low, high) in zip(("codejail_execution_cpu_seconds", "codejail_execution_peak_memory_bytes"),
+                                   USED[outcome]):
+        for p in ("cold", "warm"):
+            n = value(after, f"{family}_count", path=p) - value(before, f"{family}_count", path=p)
+            assert n == (p == path), (family, p, n)
+        used = value(after, f"{family}_sum", path=path) - value(before, f"{family}_sum", path=path)
+        assert low <= used <= high, (family, used)
+        assert value(after, f"{family}_bucket", path=path, le="+Inf") == value(after, f"{family}_count", path=path)
 
 
 def test_both_paths_count(svc):
@@ -101,6 +126,9 @@ def test_both_paths_count(svc):
                     for o in ("ok", "error", "timeout", "memory", "killed", "setup_failed", "client_gone"))
         assert total >= 10, (path, total)
         assert value(samples, "codejail_execution_duration_seconds_count", path=path) == total
+        # Every execution's cgroup gave both figures (none unread).
+        assert value(samples, "codejail_execution_cpu_seconds_count", path=path) == total
+        assert value(samples, "codejail_execution_peak_memory_bytes_count", path=path) == total
 
 
 def test_client_gone_and_in_flight(svc):
@@ -124,6 +152,9 @@ def test_client_gone_and_in_flight(svc):
         time.sleep(0.1)
     assert gone == 1
     assert value(after, "codejail_executions_in_flight") == 0
+    cpu = sum(value(after, "codejail_execution_cpu_seconds_count", path=p)
+              - value(before, "codejail_execution_cpu_seconds_count", path=p) for p in ("cold", "warm"))
+    assert cpu == 1
 
 
 def test_other_paths_and_methods_count(svc):
