@@ -116,9 +116,12 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         if (cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err) < 0 ||
             cj_cgroup_set_background(sb->cgroup, waiting, err) < 0)
             goto fail;
-        /* A waiting one's execution starts with its request (hand_over). */
-        if (!waiting)
-            cj_cgroup_usage_mark(sb->cgroup);
+        /* The execution's accounting starts here, for the kinds made ahead
+         * too: RLIMIT_CPU counts a process's CPU time from its fork, so a
+         * loop killed at CPU reports that much whatever the path, and what
+         * a sandbox spent being made is what its execution cost the host.
+         * A pooled cgroup's counters go on from its last execution. */
+        cj_cgroup_usage_mark(sb->cgroup);
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
@@ -335,7 +338,6 @@ int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *er
         cj_cgroup_limits lim = cgroup_limits(&spec->limits, sb->namespaces);
         if (cj_cgroup_set_limits(sb->cgroup, &lim, err) < 0 || cj_cgroup_set_background(sb->cgroup, 0, err) < 0)
             goto out;
-        cj_cgroup_usage_mark(sb->cgroup);
     }
     if ((in = make_input(spec->input, spec->input_len, err)) < 0)
         goto out;

@@ -89,9 +89,9 @@ int cj_sandbox_outcome(const void *records, size_t len, int *status, char *why, 
 /* The name of the set-up step that failed, if the records report one. */
 const char *cj_sandbox_failed_step(const void *records, size_t len);
 
-/* What the execution used, from its cgroup, since it started (a sandbox
- * made ahead: since its request was handed over).  Read it once the
- * interpreter has ended and before destroy.  Each -1 when unknown: no
+/* What the execution used, from its cgroup, since the sandbox was made
+ * (one made ahead included: the CPU limit counts from then too).  Read it
+ * once the interpreter has ended and before destroy.  Each -1 when unknown: no
  * cgroup, or a kernel or hierarchy that does not say. */
 typedef struct cj_sandbox_usage {
     long long cpu_ns;     /* user+system CPU time of all its processes */
