@@ -7,7 +7,6 @@ after the overrides.  Text mode's execution line carries the same fields."""
 
 import datetime
 import json
-import shutil
 import time
 
 import cjtest
@@ -70,12 +69,16 @@ def test_every_line_json_and_every_field_true(make_service):
     assert 1 * MiB < rec["peak_memory_bytes"] < 150 * MiB, rec
     assert rec["limits"] == LIMITS, rec
 
-    # A busy loop killed at its CPU limit (SIGXCPU) used that much CPU.
+    # A busy loop killed at its CPU limit (SIGXCPU) used about that much.
+    # Not exactly: the kernel holds RLIMIT_CPU against tick-sampled time (a
+    # tick charges a whole tick to whoever it finds running), the cgroup
+    # counts the precise run time, and on a busy host preempted tasks are
+    # charged more ticks than they ran: 0.83-1.0 s measured at load 10.
     r = svc.run("while True:\n    pass", {}, slug="cpu", timeout=20)
     assert r.status_code == 200, r.text
     rec = record(svc, "cpu")
     assert rec["outcome"] == "killed" and rec["status"] == -24, rec
-    assert 900 <= rec["cpu_ms"] <= 1400, rec
+    assert 800 <= rec["cpu_ms"] <= 1400, rec
 
     # A busy loop killed at REALTIME (1 s, CPU 10 by its context) used
     # about its wall time: one CPU (the cgroup's quota) while it ran.
@@ -132,17 +135,5 @@ def test_text_line_has_the_same_fields(make_service):
 
 
 def test_bad_log_format_is_a_startup_error(prefix):
-    svc = cjtest.Service(prefix, {"log_format": "yaml"}, name="logbad")
-    try:
-        try:
-            svc.start()
-        except AssertionError:
-            pass
-        else:
-            raise AssertionError("the service started with log_format: yaml")
-        assert svc.proc.wait(timeout=5) != 0
-        log = svc.log()
-        assert "log_format" in log and "one of text, json" in log, log
-    finally:
-        svc.kill()
-        shutil.rmtree(svc.home, ignore_errors=True)
+    log = cjtest.refused_start(prefix, {"log_format": "yaml"}, "logbad")
+    assert "log_format: expected one of text, json, got 'yaml'" in log, log
