@@ -263,15 +263,20 @@ static void body_membership(const ctx *c)
     _exit(mem && pids && cpu ? 0 : 1);
 }
 
-static void body_memory(const ctx *c)
+/* Child side: len bytes, every page touched (charged to the cgroup). */
+static void touch(size_t len)
 {
-    (void)c;
-    size_t len = (size_t)(200 * MiB);
     volatile char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         _exit(93);
     for (size_t i = 0; i < len; i += 4096)
         m[i] = 1;
+}
+
+static void body_memory(const ctx *c)
+{
+    (void)c;
+    touch((size_t)(200 * MiB));
     _exit(0); /* survived: the limit did not hold */
 }
 
@@ -284,12 +289,7 @@ static void body_burn(const ctx *c)
     do
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 300000000LL);
-    size_t len = (size_t)(32 * MiB);
-    volatile char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        _exit(93);
-    for (size_t i = 0; i < len; i += 4096)
-        m[i] = 1;
+    touch((size_t)(32 * MiB));
     _exit(0);
 }
 
