@@ -45,7 +45,8 @@ def record(svc, slug):
 
 
 def test_every_line_json_and_every_field_true(make_service):
-    svc = make_service({"log_format": "json", "limits": LIMITS, "limit_overrides": OVERRIDES},
+    svc = make_service({"log_format": "json", "limits": LIMITS, "limit_overrides": OVERRIDES,
+                        "warm": {"enabled": True, "pool": 2}},
                        env={"CODEJAIL_INIT_LOG_FORMAT": "json", "CODEJAIL_INIT_LOG_LEVEL": "debug"},
                        name="logjson")
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -116,9 +117,10 @@ def test_every_line_json_and_every_field_true(make_service):
     assert rec["outcome"] == "client_gone", rec
 
     # Every line, init's and the startup's included, parsed above; both
-    # programs wrote some.
-    progs = {l["prog"] for l in lines_of(svc)}
-    assert progs == {"codejail-init", "codejail-server"}, progs
+    # programs wrote some, and the records came from both paths.
+    lines = lines_of(svc)
+    assert {"codejail-init", "codejail-server"} <= {l["prog"] for l in lines}, lines
+    assert {l["path"] for l in lines if l["msg"] == "execution"} == {"cold", "warm"}, lines
 
 
 def test_text_line_has_the_same_fields(make_service):
