@@ -6,6 +6,7 @@ time and peak memory of each execution observed from its cgroup."""
 import json
 import os
 import re
+import threading
 import time
 
 import pytest
@@ -140,11 +141,19 @@ def test_client_gone_and_in_flight(svc):
     """A client that hangs up mid-execution counts as client_gone; while it
     ran, it was in flight."""
     _, before = scrape(svc)
-    try:
-        svc.run("import time\ntime.sleep(1.5)", {}, timeout=0.5)
-    except requests.exceptions.ReadTimeout:
-        pass
+
+    def hang_up():
+        try:
+            svc.run("import time\ntime.sleep(3)", {}, timeout=1.0)
+        except requests.exceptions.ReadTimeout:
+            pass
+    client = threading.Thread(target=hang_up)
+    client.start()
+    # While the client still waits: once it has hung up, the execution is
+    # killed and may be gone before a scrape could see it.
+    time.sleep(0.5)
     _, during = scrape(svc)
+    client.join()
     assert value(during, "codejail_executions_in_flight") >= 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
