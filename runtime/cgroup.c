@@ -541,11 +541,26 @@ int cj_cgroup_enter_self(const int *fds, size_t n)
  * many were listed.  A pid read here could in theory be reused by an
  * unrelated process before kill(), but only if the whole pid space wraps in
  * those microseconds. */
+/* v1's cpuacct hierarchy of its own holds no limit, and a process joins it
+ * last (cj_cgroup_enter_self goes in hierarchy order, and one that fails
+ * exits): whoever is listed there is listed in the others.  Not read again
+ * to kill: three passes an execution would cost it ~30 us of the service's
+ * time. */
+static int accounting_only(const cj_cgroup *cg, size_t h)
+{
+    for (int c = 0; c < CTL_N; c++)
+        if (cg->ctl[c] == (int)h && c != CTL_CPUACCT)
+            return 0;
+    return 1;
+}
+
 static int kill_listed(const cj_cgroup *cg)
 {
     int seen = 0;
     pid_t self = getpid();
     for (size_t h = 0; h < cg->nh; h++) {
+        if (accounting_only(cg, h))
+            continue;
         int fd = cg->fd[h] < 0 ? -1 : openat(cg->fd[h], "cgroup.procs", O_RDONLY | O_CLOEXEC);
         FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
         if (f == NULL) {
