@@ -33,15 +33,11 @@ static int invisible(uint32_t cp)
            (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
 }
 
-const char *cj_log_field(char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len)
+size_t cj_log_escape(enum cj_log_format f, char *out, size_t max, size_t *olen, const char *s, size_t len)
 {
-    if (s == NULL) {
-        strcpy(buf, "-");
-        return buf;
-    }
     const unsigned char *u = (const unsigned char *)s;
     size_t o = 0, i = 0;
-    buf[o++] = '"';
+    int json = f == CJ_LOG_JSON;
     while (i < len) {
         char unit[8];
         size_t ulen, used = 1;
@@ -66,19 +62,42 @@ const char *cj_log_field(char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len)
                 ulen = used;
             }
         } else {
+            /* JSON has no byte escape: a control character is its code
+             * point, a byte that is not UTF-8 the replacement character. */
             used = 1;
-            ulen = (size_t)snprintf(unit, sizeof(unit), "\\x%02X", c);
+            ulen = (size_t)snprintf(unit, sizeof(unit), json ? (c < 0x80 ? "\\u%04X" : "\\uFFFD") : "\\x%02X", c);
         }
-        if (o - 1 + ulen > CJ_LOG_FIELD_MAX)
+        if (o + ulen > max)
             break;
-        memcpy(buf + o, unit, ulen);
+        memcpy(out + o, unit, ulen);
         o += ulen;
         i += used;
     }
-    buf[o++] = '"';
-    if (i < len)
-        snprintf(buf + o, CJ_LOG_FIELD_BUF - o, "[cut: %zu bytes]", len);
+    *olen = o;
+    return i;
+}
+
+const char *cj_log_field_as(enum cj_log_format f, char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len)
+{
+    if (s == NULL) {
+        strcpy(buf, f == CJ_LOG_JSON ? "null" : "-");
+        return buf;
+    }
+    size_t o = 1;
+    buf[0] = '"';
+    size_t used = cj_log_escape(f, buf + 1, CJ_LOG_FIELD_MAX, &o, s, len);
+    o++;
+    /* JSON: the mark goes inside the string, to keep the line one object. */
+    if (used < len && f == CJ_LOG_JSON)
+        snprintf(buf + o, CJ_LOG_FIELD_BUF - o, "[cut: %zu bytes]\"", len);
+    else if (used < len)
+        snprintf(buf + o, CJ_LOG_FIELD_BUF - o, "\"[cut: %zu bytes]", len);
     else
-        buf[o] = '\0';
+        snprintf(buf + o, CJ_LOG_FIELD_BUF - o, "\"");
     return buf;
+}
+
+const char *cj_log_field(char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len)
+{
+    return cj_log_field_as(CJ_LOG_TEXT, buf, s, len);
 }

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "log.h"
+
 /* Escaped bytes kept of one field; the rest is counted, not logged. */
 #define CJ_LOG_FIELD_MAX 200
 #define CJ_LOG_FIELD_BUF (CJ_LOG_FIELD_MAX + 48)
@@ -20,5 +22,13 @@
  * ends with `[cut: N bytes]`, N its full length.  s == NULL gives `-`.
  * Returns buf. */
 const char *cj_log_field(char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len);
+/* The same for a log format: JSON gives a JSON string (valid UTF-8 whatever
+ * s holds: control characters as \u00XX, each byte that is not UTF-8 as
+ * U+FFFD) with the cut mark inside it, and `null` for NULL. */
+const char *cj_log_field_as(enum cj_log_format f, char buf[CJ_LOG_FIELD_BUF], const char *s, size_t len);
+/* The escaping alone, unquoted and uncapped but for max: whole units of
+ * s[0..len) into out[0..max); *olen gets the bytes written.  Returns the
+ * bytes of s consumed. */
+size_t cj_log_escape(enum cj_log_format f, char *out, size_t max, size_t *olen, const char *s, size_t len);
 
 #endif

@@ -370,6 +370,18 @@ static int p_log_level(loader *L, const cfg_key *k, cj_config *c)
     return 0;
 }
 
+static int p_log_format(loader *L, const cfg_key *k, cj_config *c)
+{
+    const char *what = "one of " CJ_LOG_FORMATS;
+    enum cj_log_format v = CJ_LOG_TEXT;
+    if (want_scalar(L, what))
+        return -1;
+    if (!cj_log_format_parse(sval(L), slen(L), &v))
+        return bad_value(L, what);
+    *(enum cj_log_format *)field_of(c, k) = v;
+    return 0;
+}
+
 static int is_absolute(const char *s, size_t n) { return n > 0 && s[0] == '/'; }
 static int is_nonempty(const char *s, size_t n) { return (void)s, n > 0; }
 
@@ -742,6 +754,7 @@ static const cfg_key KEYS[] = {
     {"seccomp", p_mode, F(seccomp), 0, 0, NULL},
     {"namespaces", p_bool, F(namespaces), 0, 0, NULL},
     {"log_level", p_log_level, F(log_level), 0, 0, NULL},
+    {"log_format", p_log_format, F(log_format), 0, 0, NULL},
     {"drain_timeout", p_seconds, F(drain_timeout), 0, 0, NULL},
     {"cold", p_int_section, 0, SECTION_COLD, 0, NULL},
     {"warm", p_warm, 0, 0, 0, NULL},
@@ -830,6 +843,7 @@ void cj_config_defaults(cj_config *c)
     c->seccomp = CJ_LAYER_REQUIRED;
     c->namespaces = 1;
     c->log_level = CJ_LOG_INFO;
+    c->log_format = CJ_LOG_TEXT;
     c->drain_timeout = 0;
     c->warm_pool = 2;
     c->warm_max_clones = 10000;

@@ -49,6 +49,7 @@ typedef struct cj_config {
     enum cj_layer_mode seccomp;  /* required */
     int namespaces;              /* 1 */
     enum cj_log_level log_level; /* info */
+    enum cj_log_format log_format; /* text */
     double drain_timeout;        /* seconds to wait for in-flight work on SIGTERM: 0 = REALTIME bound */
     /* cold path: sandboxes made ahead of requests, waiting before their
      * interpreter's exec (0: each made when its request comes) */

@@ -210,23 +210,6 @@ static void free_job(cj_job *job)
     free(job);
 }
 
-static void log_job(const cj_job *job)
-{
-    uint64_t ms = h2o_now(job->ex->loop) - job->started_at;
-    char slug[CJ_LOG_FIELD_BUF], context[CJ_LOG_FIELD_BUF];
-    /* Only when some: the limit that stopped the code, which its own
-     * answer cannot tell (a child killed by SIGKILL looks like any other). */
-    char oom[40] = "";
-    long long kills = job->sb != NULL ? cj_sandbox_oom_kills(job->sb) : -1;
-    if (kills > 0)
-        snprintf(oom, sizeof(oom), " oom_kills=%lld", kills);
-    cj_log(job->ex->env->log, CJ_LOG_INFO, "execution slug=%s context=%s path=%s status=%d%s%s%s ms=%llu",
-            cj_log_field(slug, job->slug, job->slug_len), cj_log_field(context, job->context, job->context_len),
-            job->sb != NULL && cj_sandbox_is_warm(job->sb) ? "warm" : "cold", job->res.status,
-            job->res.timed_out ? " (REALTIME)" : "", job->res.internal_error ? " (internal error)" : "", oom,
-            (unsigned long long)ms);
-}
-
 static void start_job(cj_executor *ex, cj_job *job);
 
 /* How it ended, as operators count it (metrics.h): the service's own
@@ -246,14 +229,56 @@ static enum cj_outcome outcome_of(const cj_job *job, long long oom_kills)
     return job->res.status < 0 ? CJ_OUTCOME_KILLED : CJ_OUTCOME_ERROR;
 }
 
-static void count_job(const cj_job *job)
+/* The execution's record (README, Observability): the same fields in
+ * either log format.  The slug and context are the request's: escaped and
+ * capped by the logger. */
+static void log_job(const cj_job *job, const cj_metrics_exec *e)
 {
-    long long kills = job->sb != NULL ? cj_sandbox_oom_kills(job->sb) : -1;
-    const char *step = job->setup.p != NULL ? cj_sandbox_failed_step(job->setup.p, job->setup.len) : NULL;
-    double s = (double)(h2o_now(job->ex->loop) - job->started_at) / 1000.0;
-    cj_metrics_execution(job->ex->metrics, job->sb != NULL && cj_sandbox_is_warm(job->sb) ? CJ_METRICS_WARM
-                                                                                          : CJ_METRICS_COLD,
-                         outcome_of(job, kills), s, kills, step);
+    const cj_limits *l = &job->in.limits;
+    const cj_job_result *r = &job->res;
+    const cj_log_kv limits[] = {
+        {.key = "CPU", .kind = CJ_LOG_INT, .i = l->cpu},
+        {.key = "REALTIME", .kind = CJ_LOG_INT, .i = l->realtime},
+        {.key = "VMEM", .kind = CJ_LOG_INT, .i = l->vmem},
+        {.key = "FSIZE", .kind = CJ_LOG_INT, .i = l->fsize},
+        {.key = "NPROC", .kind = CJ_LOG_INT, .i = l->nproc},
+    };
+    const cj_log_kv kv[] = {
+        {.key = "slug", .kind = CJ_LOG_REQUEST, .s = job->slug, .len = job->slug_len},
+        {.key = "context", .kind = CJ_LOG_REQUEST, .s = job->context, .len = job->context_len},
+        {.key = "path", .kind = CJ_LOG_NAME, .s = cj_metrics_path_name(e->path)},
+        {.key = "status", .kind = CJ_LOG_INT, .i = r->status},
+        {.key = "outcome", .kind = CJ_LOG_NAME, .s = cj_outcome_name(e->outcome)},
+        {.key = "wall_ms", .kind = CJ_LOG_INT, .i = (long long)(e->seconds * 1000 + 0.5)},
+        {.key = "cpu_ms", .kind = CJ_LOG_AMOUNT, .i = e->cpu_ns < 0 ? -1 : (e->cpu_ns + 500000) / 1000000},
+        {.key = "peak_memory_bytes", .kind = CJ_LOG_AMOUNT, .i = e->peak_bytes},
+        {.key = "oom_killed", .kind = CJ_LOG_BOOL, .i = e->oom_kills > 0},
+        {.key = "oom_kills", .kind = CJ_LOG_AMOUNT, .i = e->oom_kills},
+        {.key = "stdout_bytes", .kind = CJ_LOG_INT, .i = (long long)(r->out.len + r->out.dropped)},
+        {.key = "stderr_bytes", .kind = CJ_LOG_INT, .i = (long long)(r->err.len + r->err.dropped)},
+        {.key = "globals_bytes", .kind = CJ_LOG_INT, .i = (long long)(r->result.len + r->result.dropped)},
+        {.key = "limits", .kind = CJ_LOG_GROUP, .group = limits, .n = sizeof(limits) / sizeof(limits[0])},
+    };
+    cj_log_record(job->ex->env->log, CJ_LOG_INFO, "execution", kv, sizeof(kv) / sizeof(kv[0]));
+}
+
+/* Counted and logged from one reading of its cgroup, taken here: the
+ * interpreter has ended, and the cgroup goes back to its pool only at
+ * free_job. */
+static void account_job(const cj_job *job)
+{
+    cj_sandbox_usage u = {-1, -1, -1};
+    if (job->sb != NULL)
+        cj_sandbox_read_usage(job->sb, &u);
+    cj_metrics_exec e = {
+        .path = job->sb != NULL && cj_sandbox_is_warm(job->sb) ? CJ_METRICS_WARM : CJ_METRICS_COLD,
+        .outcome = outcome_of(job, u.oom_kills),
+        .seconds = (double)(h2o_now(job->ex->loop) - job->started_at) / 1000.0,
+        .cpu_ns = u.cpu_ns, .peak_bytes = u.peak_bytes, .oom_kills = u.oom_kills,
+        .setup_step = job->setup.p != NULL ? cj_sandbox_failed_step(job->setup.p, job->setup.len) : NULL,
+    };
+    cj_metrics_execution(job->ex->metrics, &e);
+    log_job(job, &e);
 }
 
 /* A warm clone that ended without a status lost its warm interpreter
@@ -309,11 +334,9 @@ static void finish(cj_job *job)
     } else if (outcome == 0 && job->sb != NULL && cj_sandbox_is_warm(job->sb)) {
         job->res.status = -9; /* killed at REALTIME, as the cold path reports it */
     }
-    count_job(job);
-    if (!job->cancelled) {
-        log_job(job);
+    account_job(job);
+    if (!job->cancelled)
         job->done(job->owner, &job->res);
-    }
     /* Nobody waits now: both pools may take the CPU back (a full one
      * makes nothing). */
     if (ex->warm != NULL)

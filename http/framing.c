@@ -98,7 +98,7 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
      * logger cannot reach it: a constant one, at a level that always
      * writes, keeps the line's shape (a refusal is worth seeing at any
      * log_level: it may be an attempt to smuggle a request). */
-    static const struct cj_log refusals = {CJ_LOG_WARNING, "codejail-server"};
+    static const struct cj_log refusals = {.level = CJ_LOG_WARNING, .prog = "codejail-server"};
     cj_log(&refusals, CJ_LOG_WARNING, "refused a request: %s (RFC 9112: 400, connection closed)", why);
     /* h2o frames the body by the last Transfer-Encoding, else the first
      * Content-Length, and answers a value it cannot use with 400 and

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 {
     /* Info until the configuration says otherwise: what goes wrong before it
      * is read is an error, shown at every level. */
-    struct cj_log log = {CJ_LOG_INFO, "codejail-server"};
+    struct cj_log log = {CJ_LOG_INFO, "codejail-server", CJ_LOG_TEXT};
     const char *listen = getenv("CODEJAIL_LISTEN");
     const char *config_path = getenv("CODEJAIL_CONFIG");
     static const struct option opts[] = {
@@ -138,6 +138,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log.level = cfg.log_level;
+    log.format = cfg.log_format;
     if (listen != NULL && listen[0] != '\0') {
         char *l = strdup(listen);
         if (l == NULL)

@@ -10,9 +10,27 @@
 /* Wall time of an execution: from a few ms (warm) to REALTIME. */
 static const double BOUNDS[CJ_METRICS_BUCKETS - 1] = {0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                        0.25,   0.5,   1,    2.5,   5};
+/* CPU time: a few ms for a warm `x = 1`, up to the CPU limit (seconds). */
+static const double CPU_BOUNDS[CJ_METRICS_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                           0.1,   0.25,   0.5,   1,    2.5};
+#define MiB (1024.0 * 1024.0)
+/* Peak memory: an interpreter's ~10 MiB up to the largest VMEM limits. */
+static const double PEAK_BOUNDS[CJ_METRICS_BUCKETS - 1] = {4 * MiB,   8 * MiB,   16 * MiB,   32 * MiB,
+                                                            64 * MiB,  128 * MiB, 256 * MiB,  512 * MiB,
+                                                            1024 * MiB, 2048 * MiB, 4096 * MiB};
 static const char *const PATHS[CJ_METRICS_PATHS] = {"cold", "warm"};
 static const char *const OUTCOMES[CJ_OUTCOME_COUNT] = {"ok",     "error",        "timeout",    "memory",
                                                        "killed", "setup_failed", "client_gone"};
+
+const char *cj_outcome_name(enum cj_outcome o)
+{
+    return (unsigned)o < CJ_OUTCOME_COUNT ? OUTCOMES[o] : "?";
+}
+
+const char *cj_metrics_path_name(enum cj_metrics_path p)
+{
+    return (unsigned)p < CJ_METRICS_PATHS ? PATHS[p] : "?";
+}
 
 /* One counter per (label, code); a full table counts into its last slot
  * as "other" rather than lose the event. */
@@ -30,21 +48,29 @@ static void count(cj_metrics_count *t, const char *label, int code)
     }
 }
 
-void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,
-                          long long oom_kills, const char *setup_step)
+static void observe(cj_histogram *h, const double *bounds, double v)
 {
-    m->executions[path][outcome]++;
-    cj_histogram *h = &m->duration[path];
     size_t b = 0;
-    while (b < CJ_METRICS_BUCKETS - 1 && seconds > BOUNDS[b])
+    while (b < CJ_METRICS_BUCKETS - 1 && v > bounds[b])
         b++;
     h->bucket[b]++;
     h->count++;
-    h->sum += seconds;
-    if (oom_kills > 0)
-        m->oom_kills += (unsigned long long)oom_kills;
-    if (setup_step != NULL)
-        count(m->setup_failures, setup_step, 0);
+    h->sum += v;
+}
+
+void cj_metrics_execution(cj_metrics *m, const cj_metrics_exec *e)
+{
+    m->executions[e->path][e->outcome]++;
+    observe(&m->duration[e->path], BOUNDS, e->seconds);
+    /* A figure the cgroup did not give is no observation, not a zero. */
+    if (e->cpu_ns >= 0)
+        observe(&m->cpu[e->path], CPU_BOUNDS, (double)e->cpu_ns / 1e9);
+    if (e->peak_bytes >= 0)
+        observe(&m->peak[e->path], PEAK_BOUNDS, (double)e->peak_bytes);
+    if (e->oom_kills > 0)
+        m->oom_kills += (unsigned long long)e->oom_kills;
+    if (e->setup_step != NULL)
+        count(m->setup_failures, e->setup_step, 0);
 }
 
 void cj_metrics_warm_restart(cj_metrics *m)
@@ -93,6 +119,24 @@ static const char *label_value(const char *s, char *buf, size_t size)
     return buf;
 }
 
+static void histogram(cj_strbuf *o, const char *name, const char *help, const double *bounds,
+                      const cj_histogram h[CJ_METRICS_PATHS])
+{
+    family(o, name, "histogram", help);
+    for (int p = 0; p < CJ_METRICS_PATHS; p++) {
+        unsigned long long cum = 0;
+        for (int b = 0; b < CJ_METRICS_BUCKETS; b++) {
+            cum += h[p].bucket[b];
+            if (b < CJ_METRICS_BUCKETS - 1)
+                put(o, "%s_bucket{path=\"%s\",le=\"%.10g\"} %llu\n", name, PATHS[p], bounds[b], cum);
+            else
+                put(o, "%s_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name, PATHS[p], cum);
+        }
+        put(o, "%s_sum{path=\"%s\"} %.6f\n", name, PATHS[p], h[p].sum);
+        put(o, "%s_count{path=\"%s\"} %llu\n", name, PATHS[p], h[p].count);
+    }
+}
+
 char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *len)
 {
     cj_strbuf o = {0};
@@ -102,23 +146,12 @@ char *cj_metrics_render(const cj_metrics *m, const cj_metrics_now *now, size_t *
         for (int k = 0; k < CJ_OUTCOME_COUNT; k++)
             put(&o, "codejail_executions_total{path=\"%s\",outcome=\"%s\"} %llu\n", PATHS[p], OUTCOMES[k],
                 m->executions[p][k]);
-    family(&o, "codejail_execution_duration_seconds", "histogram",
-           "Wall time of an execution, from its request to its answer.");
-    for (int p = 0; p < CJ_METRICS_PATHS; p++) {
-        const cj_histogram *h = &m->duration[p];
-        unsigned long long cum = 0;
-        for (int b = 0; b < CJ_METRICS_BUCKETS; b++) {
-            cum += h->bucket[b];
-            if (b < CJ_METRICS_BUCKETS - 1)
-                put(&o, "codejail_execution_duration_seconds_bucket{path=\"%s\",le=\"%g\"} %llu\n", PATHS[p],
-                    BOUNDS[b], cum);
-            else
-                put(&o, "codejail_execution_duration_seconds_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", PATHS[p],
-                    cum);
-        }
-        put(&o, "codejail_execution_duration_seconds_sum{path=\"%s\"} %.6f\n", PATHS[p], h->sum);
-        put(&o, "codejail_execution_duration_seconds_count{path=\"%s\"} %llu\n", PATHS[p], h->count);
-    }
+    histogram(&o, "codejail_execution_duration_seconds", "Wall time of an execution, from its request to its answer.",
+              BOUNDS, m->duration);
+    histogram(&o, "codejail_execution_cpu_seconds",
+              "CPU time (user+system) of all an execution's processes, from its cgroup.", CPU_BOUNDS, m->cpu);
+    histogram(&o, "codejail_execution_peak_memory_bytes", "The most memory an execution's cgroup held at once.",
+              PEAK_BOUNDS, m->peak);
     family(&o, "codejail_executions_in_flight", "gauge", "Executions running now.");
     put(&o, "codejail_executions_in_flight %zu\n", now->in_flight);
     family(&o, "codejail_queue_depth", "gauge", "Executions waiting for a slot (max_concurrency).");

@@ -23,6 +23,10 @@ enum cj_outcome {
 
 enum cj_metrics_path { CJ_METRICS_COLD, CJ_METRICS_WARM, CJ_METRICS_PATHS };
 
+/* Their label values: "ok", "error"...; "cold", "warm". */
+const char *cj_outcome_name(enum cj_outcome o);
+const char *cj_metrics_path_name(enum cj_metrics_path p);
+
 #define CJ_METRICS_BUCKETS 12
 #define CJ_METRICS_MAX_LABELS 32
 
@@ -41,6 +45,7 @@ typedef struct cj_metrics_count {
 typedef struct cj_metrics {
     unsigned long long executions[CJ_METRICS_PATHS][CJ_OUTCOME_COUNT];
     cj_histogram duration[CJ_METRICS_PATHS];
+    cj_histogram cpu[CJ_METRICS_PATHS], peak[CJ_METRICS_PATHS]; /* observed only when known */
     unsigned long long oom_kills, warm_restarts;
     cj_metrics_count setup_failures[CJ_METRICS_MAX_LABELS]; /* label: the step */
     cj_metrics_count http[CJ_METRICS_MAX_LABELS];           /* label: the handler; code */
@@ -58,8 +63,18 @@ typedef struct cj_metrics_now {
     cj_bytecode_cache_stats bytecode;
 } cj_metrics_now;
 
-void cj_metrics_execution(cj_metrics *m, enum cj_metrics_path path, enum cj_outcome outcome, double seconds,
-                          long long oom_kills, const char *setup_step);
+/* One execution's end, as the executor saw it. */
+typedef struct cj_metrics_exec {
+    enum cj_metrics_path path;
+    enum cj_outcome outcome;
+    double seconds;         /* wall, request to answer */
+    long long cpu_ns;       /* from its cgroup; < 0: not known, not observed */
+    long long peak_bytes;   /* likewise */
+    long long oom_kills;    /* likewise */
+    const char *setup_step; /* the step that failed, or NULL */
+} cj_metrics_exec;
+
+void cj_metrics_execution(cj_metrics *m, const cj_metrics_exec *e);
 void cj_metrics_warm_restart(cj_metrics *m);
 void cj_metrics_http(cj_metrics *m, const char *handler, int code);
 

@@ -323,17 +323,19 @@ static int v1_find(const struct cj_log *log, const char *const *ctl, size_t n, s
 
 static int v1_prepare(const struct cj_log *log, const char *parent, bool own_mounts)
 {
-    static const char *const ctl[] = {"memory", "pids", "cpu"}; /* cpu is optional to the server */
-    struct v1_mount m[3];
+    /* cpu and cpuacct are optional to the server */
+    static const char *const ctl[] = {"memory", "pids", "cpu", "cpuacct"};
+    enum { N = sizeof(ctl) / sizeof(ctl[0]) };
+    struct v1_mount m[N];
     memset(m, 0, sizeof(m));
-    if (v1_find(log, ctl, 3, m) < 0)
+    if (v1_find(log, ctl, N, m) < 0)
         return -1;
     if (m[0].mp[0] == '\0' || m[1].mp[0] == '\0') {
         errno = ENOENT;
         return not_writable(log, FIX_V2, "no cgroup2 there, and no cgroup v1 hierarchy mounted for%s%s",
                             m[0].mp[0] ? "" : " memory", m[1].mp[0] ? "" : " pids");
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N; i++) {
         if (m[i].mp[0] == '\0')
             continue;
         if (own_mounts && v1_make_writable(log, &m[i], ctl[i]) < 0)

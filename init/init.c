@@ -98,6 +98,7 @@ static void usage(FILE *f)
             "  --keep-caps             CMD keeps every capability in our bounding set\n"
             "  --log-level LEVEL       error, warning, info (default) or debug\n"
             "                          ($CODEJAIL_INIT_LOG_LEVEL)\n"
+            "  --log-format FORMAT     text (default) or json ($CODEJAIL_INIT_LOG_FORMAT)\n"
             "  --help                  show this help\n"
             "  --version               show the version\n"
             "\n"
@@ -144,7 +145,7 @@ static bool parse_work_tmpfs(const char *s, struct work_tmpfs *w)
 /* Returns -1 to go on, or the status to exit with right away. */
 static int parse_args(struct init_ctx *c, int argc, char **argv)
 {
-    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_PARENT, OPT_NO_CG, OPT_WORK, OPT_KEEP_CAPS, OPT_LOG, OPT_HELP, OPT_VERSION };
+    enum { OPT_GRACE = 256, OPT_NO_NS, OPT_PARENT, OPT_NO_CG, OPT_WORK, OPT_KEEP_CAPS, OPT_LOG, OPT_LOG_FORMAT, OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {
         {"grace", required_argument, NULL, OPT_GRACE},
         {"no-namespaces", no_argument, NULL, OPT_NO_NS},
@@ -153,6 +154,7 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
         {"work-tmpfs", required_argument, NULL, OPT_WORK},
         {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -167,6 +169,11 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
     const char *env = getenv("CODEJAIL_INIT_LOG_LEVEL");
     if (env != NULL && env[0] != '\0' && !cj_log_level_parse(env, strlen(env), &c->log.level)) { /* "": info */
         cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_INIT_LOG_LEVEL '%s' (" CJ_LOG_LEVELS ")", env);
+        return EXIT_SETUP;
+    }
+    env = getenv("CODEJAIL_INIT_LOG_FORMAT");
+    if (env != NULL && env[0] != '\0' && !cj_log_format_parse(env, strlen(env), &c->log.format)) { /* "": text */
+        cj_log(log, CJ_LOG_ERROR, "invalid CODEJAIL_INIT_LOG_FORMAT '%s' (" CJ_LOG_FORMATS ")", env);
         return EXIT_SETUP;
     }
     env = getenv("CODEJAIL_INIT_GRACE");
@@ -224,6 +231,12 @@ static int parse_args(struct init_ctx *c, int argc, char **argv)
         case OPT_LOG:
             if (!cj_log_level_parse(optarg, strlen(optarg), &c->log.level)) {
                 cj_log(log, CJ_LOG_ERROR, "invalid --log-level '%s' (" CJ_LOG_LEVELS ")", optarg);
+                return EXIT_SETUP;
+            }
+            break;
+        case OPT_LOG_FORMAT:
+            if (!cj_log_format_parse(optarg, strlen(optarg), &c->log.format)) {
+                cj_log(log, CJ_LOG_ERROR, "invalid --log-format '%s' (" CJ_LOG_FORMATS ")", optarg);
                 return EXIT_SETUP;
             }
             break;

@@ -25,7 +25,7 @@ struct work_tmpfs {
 
 struct init_ctx {
     /* From the command line and the environment. */
-    struct cj_log log;         /* --log-level, $CODEJAIL_INIT_LOG_LEVEL; info */
+    struct cj_log log;         /* --log-level, $CODEJAIL_INIT_LOG_LEVEL; info; --log-format */
     char **cmd;                /* NULL-terminated argv of the main child */
     int grace_s;               /* SIGTERM -> SIGKILL delay */
     bool namespaces;           /* false with --no-namespaces */

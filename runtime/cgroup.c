@@ -24,8 +24,10 @@
 #define CJ_KILL_ROUNDS 100 /* × 1 ms */
 #define CJ_RMDIR_TRIES 50  /* × 2 ms, shared by all hierarchies */
 
-enum { CTL_MEMORY, CTL_PIDS, CTL_CPU, CTL_N };
-static const char *const ctl_name[CTL_N] = {"memory", "pids", "cpu"};
+/* cpuacct is v1's alone (v2's cpu.stat counts without any controller), and
+ * only for accounting: the CPU time an execution used. */
+enum { CTL_MEMORY, CTL_PIDS, CTL_CPU, CTL_CPUACCT, CTL_N };
+static const char *const ctl_name[CTL_N] = {"memory", "pids", "cpu", "cpuacct"};
 
 /* One hierarchy on v2; on v1 one per distinct mount (co-mounted controllers,
  * e.g. "cpu,memory", share one), at most CTL_N. */
@@ -54,6 +56,13 @@ struct cj_cgroup {
     int cur_valid;
     int background; /* -1 unknown */
     int killed;     /* cgroup.kill was written: never a clone target again */
+    /* The accounting of the execution it serves (cj_cgroup_usage_mark): the
+     * counters that go on across a pooled cgroup's executions as they were
+     * at its start, and its peak: v2's memory.peak opened and reset (the
+     * reset holds for that fd alone), or the lifetime peak then (-1: none). */
+    cj_cgroup_usage base;
+    int peak_fd;
+    long long peak_mark;
 };
 
 static void sleep_ms(long ms)
@@ -237,7 +246,7 @@ static int init_v1(cj_cgroups *cgs, const char *parent, cj_err *err)
                     mnt[CTL_MEMORY] ? "" : " memory", mnt[CTL_PIDS] ? "" : " pids", CJ_CG_ROOT);
     for (int c = 0; c < CTL_N && r == 0; c++) {
         if (mnt[c] == NULL)
-            continue; /* only cpu can be missing here: it is optional */
+            continue; /* only cpu and cpuacct can be missing here: both optional */
         for (int o = 0; o < c && cgs->ctl[c] < 0; o++)
             if (mnt[o] != NULL && strcmp(dev[o], dev[c]) == 0)
                 cgs->ctl[c] = cgs->ctl[o];
@@ -459,6 +468,7 @@ int cj_cgroup_create(cj_cgroups *cgs, const char *name, const cj_cgroup_limits *
     cg->v2 = cgs->v2;
     cg->nh = cgs->nh;
     cg->background = -1;
+    cg->peak_fd = -1;
     for (int i = 0; i < CTL_N; i++) {
         cg->ctl[i] = cgs->ctl[i];
         cg->fd[i] = cg->procs[i] = -1;
@@ -531,11 +541,26 @@ int cj_cgroup_enter_self(const int *fds, size_t n)
  * many were listed.  A pid read here could in theory be reused by an
  * unrelated process before kill(), but only if the whole pid space wraps in
  * those microseconds. */
+/* v1's cpuacct hierarchy of its own holds no limit, and a process joins it
+ * last (cj_cgroup_enter_self goes in hierarchy order, and one that fails
+ * exits): whoever is listed there is listed in the others.  Not read again
+ * to kill: three passes an execution would cost it ~30 us of the service's
+ * time. */
+static int accounting_only(const cj_cgroup *cg, size_t h)
+{
+    for (int c = 0; c < CTL_N; c++)
+        if (cg->ctl[c] == (int)h && c != CTL_CPUACCT)
+            return 0;
+    return 1;
+}
+
 static int kill_listed(const cj_cgroup *cg)
 {
     int seen = 0;
     pid_t self = getpid();
     for (size_t h = 0; h < cg->nh; h++) {
+        if (accounting_only(cg, h))
+            continue;
         int fd = cg->fd[h] < 0 ? -1 : openat(cg->fd[h], "cgroup.procs", O_RDONLY | O_CLOEXEC);
         FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
         if (f == NULL) {
@@ -609,24 +634,109 @@ int cj_cgroup_reuse(cj_cgroup *cg, const cj_cgroup_limits *lim, cj_err *err)
     return set_limits(cg, lim, page > 0 ? page : 4096, err);
 }
 
-long long cj_cgroup_oom_kills(const cj_cgroup *cg)
+/* The value of the line "key N" of a keyed file (memory.events, cpu.stat,
+ * memory.oom_control), or of its only line when key is NULL; -1 when
+ * absent. */
+static long long read_counter(int dirfd, const char *file, const char *key)
 {
-    if (cg == NULL || cg->ctl[CTL_MEMORY] < 0 || cg->fd[cg->ctl[CTL_MEMORY]] < 0)
-        return -1;
     char buf[1024];
-    /* v1 kernels before 4.13 have no oom_kill line: unknown, not zero. */
-    if (cj_read_at(cg->fd[cg->ctl[CTL_MEMORY]], cg->v2 ? "memory.events" : "memory.oom_control", buf,
-                  sizeof(buf)) < 0)
+    if (dirfd < 0 || cj_read_at(dirfd, file, buf, sizeof(buf)) < 0)
         return -1;
+    size_t klen = key != NULL ? strlen(key) : 0;
     for (const char *p = buf; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, "oom_kill ", 9) == 0) {
-            char *end;
-            errno = 0;
-            long long v = strtoll(p + 9, &end, 10);
-            return (errno != 0 || end == p + 9 || v < 0) ? -1 : v;
-        }
+        if (key != NULL && (strncmp(p, key, klen) != 0 || p[klen] != ' '))
+            continue;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p + klen, &end, 10);
+        return (errno != 0 || end == p + klen || v < 0) ? -1 : v;
     }
     return -1;
+}
+
+static int memory_fd(const cj_cgroup *cg)
+{
+    return cg->ctl[CTL_MEMORY] < 0 ? -1 : cg->fd[cg->ctl[CTL_MEMORY]];
+}
+
+/* v1 kernels before 4.13 have no oom_kill line: unknown, not zero. */
+static long long oom_kills(const cj_cgroup *cg)
+{
+    return read_counter(memory_fd(cg), cg->v2 ? "memory.events" : "memory.oom_control", "oom_kill");
+}
+
+/* v2's cpu.stat exists with or without the cpu controller; v1 needs the
+ * cpuacct hierarchy. */
+static long long cpu_ns(const cj_cgroup *cg)
+{
+    if (cg->v2) {
+        long long us = read_counter(cg->fd[0], "cpu.stat", "usage_usec");
+        return us < 0 ? -1 : us * 1000;
+    }
+    return cg->ctl[CTL_CPUACCT] < 0 ? -1 : read_counter(cg->fd[cg->ctl[CTL_CPUACCT]], "cpuacct.usage", NULL);
+}
+
+static long long delta(long long now, long long base)
+{
+    return now < 0 || base < 0 || now < base ? -1 : now - base;
+}
+
+void cj_cgroup_usage_mark(cj_cgroup *cg)
+{
+    cg->base.cpu_ns = cpu_ns(cg);
+    cg->base.oom_kills = oom_kills(cg);
+    cg->base.peak_bytes = -1;
+    if (cg->peak_fd >= 0) {
+        close(cg->peak_fd);
+        cg->peak_fd = -1;
+    }
+    int mfd = memory_fd(cg);
+    if (!cg->v2) {
+        /* Any write resets v1's watermark to the usage now. */
+        cg->peak_mark = cj_write_at(mfd, "memory.max_usage_in_bytes", "0") < 0 ? -1 : 0;
+        return;
+    }
+    /* Kernels before 6.12 have memory.peak read-only: the write fails. */
+    int fd = mfd < 0 ? -1 : openat(mfd, "memory.peak", O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && cj_write_value(fd, "reset") == 0) {
+        cg->peak_fd = fd;
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    cg->peak_mark = read_counter(mfd, "memory.peak", NULL);
+}
+
+static long long peak_bytes(const cj_cgroup *cg)
+{
+    int mfd = memory_fd(cg);
+    if (!cg->v2)
+        return cg->peak_mark < 0 ? -1 : read_counter(mfd, "memory.max_usage_in_bytes", NULL);
+    if (cg->peak_fd >= 0) {
+        char buf[32];
+        ssize_t n = pread(cg->peak_fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            return -1;
+        buf[n] = '\0';
+        char *end;
+        long long v = strtoll(buf, &end, 10);
+        return end == buf || v < 0 ? -1 : v;
+    }
+    /* No reset: memory.peak (5.19+) is the cgroup's since it was made, over
+     * every execution the pool gave it.  Risen since the mark, it is this
+     * execution's; else this one's peak is not known, and its usage now
+     * is the highest we saw (a lower bound, as the README says). */
+    long long lifetime = read_counter(mfd, "memory.peak", NULL);
+    if (lifetime >= 0 && cg->peak_mark >= 0 && lifetime > cg->peak_mark)
+        return lifetime;
+    return read_counter(mfd, "memory.current", NULL);
+}
+
+void cj_cgroup_usage_read(const cj_cgroup *cg, cj_cgroup_usage *u)
+{
+    u->cpu_ns = delta(cpu_ns(cg), cg->base.cpu_ns);
+    u->oom_kills = delta(oom_kills(cg), cg->base.oom_kills);
+    u->peak_bytes = peak_bytes(cg);
 }
 
 int cj_cgroup_destroy(cj_cgroup *cg, cj_err *err)
@@ -651,6 +761,8 @@ int cj_cgroup_destroy(cj_cgroup *cg, cj_err *err)
             break;
         }
     }
+    if (cg->peak_fd >= 0)
+        close(cg->peak_fd);
     for (int i = 0; i < CTL_N; i++) {
         if (cg->fd[i] >= 0)
             close(cg->fd[i]);

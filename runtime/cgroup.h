@@ -20,7 +20,7 @@ typedef struct cj_cgroup_limits {
 } cj_cgroup_limits;
 
 /* Finds the hierarchy (v2 when /sys/fs/cgroup is cgroup2 with the memory and
- * pids controllers available, else v1 mounts of memory, pids and cpu) and
+ * pids controllers available, else v1 mounts of memory, pids, cpu and cpuacct) and
  * creates the parent `parent` (a relative path) under each; on v2 enables
  * +memory +pids (+cpu when available) in its subtree_control.  Missing
  * controllers are an error naming them. */
@@ -59,9 +59,19 @@ void cj_cgroup_kill(cj_cgroup *cg);
 /* SIGKILL to each pid listed, one pass, not waited for (the event loop must
  * not wait for a namespace's teardown); the cgroup stays reusable. */
 void cj_cgroup_kill_nowait(cj_cgroup *cg);
-/* OOM kills seen (v2 memory.events oom_kill; v1 memory.oom_control
- * oom_kill), -1 when unknown. */
-long long cj_cgroup_oom_kills(const cj_cgroup *cg);
+/* What one execution used of a cgroup that serves many in turn (the
+ * pool's).  Each -1 when unknown: a kernel or hierarchy without the file. */
+typedef struct cj_cgroup_usage {
+    long long cpu_ns;     /* user+system (v2 cpu.stat usage_usec; v1 cpuacct.usage) */
+    long long peak_bytes; /* v1 memory.max_usage_in_bytes; v2 memory.peak, see usage_read */
+    long long oom_kills;  /* v2 memory.events oom_kill; v1 memory.oom_control oom_kill */
+} cj_cgroup_usage;
+/* The execution starts: notes the counters and resets the peak. */
+void cj_cgroup_usage_mark(cj_cgroup *cg);
+/* Since the mark.  The peak on v2 is exact where memory.peak can be reset
+ * (6.12+), or where the cgroup's lifetime peak rose during the execution;
+ * otherwise it is memory.current now, a lower bound. */
+void cj_cgroup_usage_read(const cj_cgroup *cg, cj_cgroup_usage *u);
 /* Removes it: kills what is left, retries briefly while the kernel still
  * tears processes down.  Frees cg in every case; returns -1 if a directory
  * could not be removed (it is logged and left). */

@@ -236,7 +236,7 @@ static int remove_entry(const char *fpath, const struct stat *sb, int typeflag, 
      * constant one writes it at every level.  The name is the sandbox's
      * choice: escaped, so it cannot forge a line. */
     if (r < 0 && errno != ENOENT) {
-        static const struct cj_log removal = {CJ_LOG_WARNING, "codejail-server"};
+        static const struct cj_log removal = {.level = CJ_LOG_WARNING, .prog = "codejail-server"};
         int e = errno;
         char name[CJ_LOG_FIELD_BUF];
         cj_log(&removal, CJ_LOG_WARNING, "remove %s: %s", cj_log_field(name, fpath, strlen(fpath)), strerror(e));

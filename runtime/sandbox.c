@@ -35,7 +35,6 @@ struct cj_sandbox {
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
-    long long oom_base; /* its cgroup's OOM kills before it (a pooled cgroup's count goes on) */
     char dir[PATH_MAX];
 };
 
@@ -119,7 +118,12 @@ static int make(const cj_sandbox_spec *spec, int waiting, int warm, cj_sandbox *
         if (cj_cgroup_pool_get(env->cgroup_pool, &lim, &sb->cgroup, err) < 0 ||
             cj_cgroup_set_background(sb->cgroup, waiting, err) < 0)
             goto fail;
-        sb->oom_base = cj_cgroup_oom_kills(sb->cgroup);
+        /* The execution's accounting starts here, for the kinds made ahead
+         * too: RLIMIT_CPU counts a process's CPU time from its fork, so a
+         * loop killed at CPU reports that much whatever the path, and what
+         * a sandbox spent being made is what its execution cost the host.
+         * A pooled cgroup's counters go on from its last execution. */
+        cj_cgroup_usage_mark(sb->cgroup);
     }
     for (int i = 0; i < CJ_STREAM_COUNT; i++) {
         int p[2];
@@ -368,10 +372,12 @@ out:
     return rc;
 }
 
-long long cj_sandbox_oom_kills(const cj_sandbox *sb)
+void cj_sandbox_read_usage(const cj_sandbox *sb, cj_sandbox_usage *out)
 {
-    long long now = sb->cgroup != NULL ? cj_cgroup_oom_kills(sb->cgroup) : -1;
-    return now < 0 || sb->oom_base < 0 ? -1 : now - sb->oom_base;
+    cj_cgroup_usage u = {-1, -1, -1};
+    if (sb->cgroup != NULL)
+        cj_cgroup_usage_read(sb->cgroup, &u);
+    *out = (cj_sandbox_usage){.cpu_ns = u.cpu_ns, .peak_bytes = u.peak_bytes, .oom_kills = u.oom_kills};
 }
 
 int cj_sandbox_take_fd(cj_sandbox *sb, enum cj_sandbox_stream s)

@@ -77,6 +77,7 @@ void *cj_warm_new(const char *blob, size_t len)
         return NULL;
     }
     w->log.level = w->set.log_level;
+    w->log.format = w->set.log_format;
     if (w->set.seccomp && cj_seccomp_build_stage1(&w->seccomp, &err) < 0) {
         cj_log(&w->log, CJ_LOG_ERROR, "seccomp: %s", err.msg);
         return NULL;

@@ -24,11 +24,14 @@ static int set_once(char **slot, const char *v)
     return (*slot = strdup(v)) == NULL ? -1 : 0;
 }
 
+/* The settings that are numbers, each at most once. */
+static const char *const NUMBERS[] = {"uid", "gid", "landlock", "seccomp", "tmp_bytes", "log_level", "log_format"};
+#define N_NUMBERS (sizeof(NUMBERS) / sizeof(NUMBERS[0]))
+
 static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char *v, int *seen)
 {
-    static const char *const names[] = {"uid", "gid", "landlock", "seccomp", "tmp_bytes", "log_level"};
-    for (int i = 0; i < 6; i++) {
-        if (strlen(names[i]) != k || memcmp(key, names[i], k) != 0)
+    for (size_t i = 0; i < N_NUMBERS; i++) {
+        if (strlen(NUMBERS[i]) != k || memcmp(key, NUMBERS[i], k) != 0)
             continue;
         if (seen[i]++)
             return -1;
@@ -46,8 +49,10 @@ static int parse_one(cj_warm_settings *s, const char *key, size_t k, const char 
             s->seccomp = x != 0;
         else if (i == 4)
             s->tmp_bytes = x;
-        else if (x <= CJ_LOG_DEBUG)
+        else if (i == 5 && x <= CJ_LOG_DEBUG)
             s->log_level = (enum cj_log_level)x;
+        else if (i == 6 && x <= CJ_LOG_JSON)
+            s->log_format = (enum cj_log_format)x;
         else
             return -1;
         return 0;
@@ -75,7 +80,7 @@ int cj_warm_settings_parse(const char *blob, size_t len, cj_warm_settings *s, cj
 {
     memset(s, 0, sizeof(*s));
     s->log_level = CJ_LOG_INFO;
-    int seen[6] = {0};
+    int seen[N_NUMBERS] = {0};
     for (size_t off = 0; off < len;) {
         const char *e = blob + off;
         size_t n = strnlen(e, len - off);
@@ -158,6 +163,7 @@ int cj_warm_settings_build(const cj_sandbox_env *env, const char *const *preload
     ADD("seccomp=%d", env->seccomp != NULL);
     ADD("tmp_bytes=%lld", env->tmp_bytes);
     ADD("log_level=%d", (int)(env->log != NULL ? env->log->level : CJ_LOG_INFO));
+    ADD("log_format=%d", (int)(env->log != NULL ? env->log->format : CJ_LOG_TEXT));
     if (env->apparmor_profile != NULL)
         ADD("apparmor=%s", env->apparmor_profile);
     for (size_t i = 0; env->binds && env->binds[i]; i++)

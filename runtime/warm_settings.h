@@ -19,7 +19,8 @@ typedef struct cj_warm_settings {
     gid_t gid;
     int landlock, seccomp;
     long long tmp_bytes;
-    enum cj_log_level log_level; /* the service's: the warm interpreter logs as it does */
+    enum cj_log_level log_level;   /* the service's: the warm interpreter logs as it does */
+    enum cj_log_format log_format; /* likewise */
     char *apparmor; /* NULL: off */
     char *binds[CJ_MAX_PATHS + 1], *links[CJ_MAX_PATHS + 1];
     size_t n_binds, n_links;

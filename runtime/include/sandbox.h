@@ -108,9 +108,16 @@ const char *cj_sandbox_failed_step(const void *records, size_t len);
  * is no whole report (it failed, or was cut short). */
 int cj_sandbox_bytecode_of(const void *result, size_t len, cj_sandbox_bytecode *zip, cj_sandbox_bytecode *code);
 
-/* Processes of the execution the kernel's OOM killer took (its cgroup's
- * memory limit), -1 when unknown (no cgroup, or a kernel that does not say). */
-long long cj_sandbox_oom_kills(const cj_sandbox *sb);
+/* What the execution used, from its cgroup, since the sandbox was made
+ * (one made ahead included: the CPU limit counts from then too).  Read it
+ * once the interpreter has ended and before destroy.  Each -1 when unknown: no
+ * cgroup, or a kernel or hierarchy that does not say. */
+typedef struct cj_sandbox_usage {
+    long long cpu_ns;     /* user+system CPU time of all its processes */
+    long long peak_bytes; /* the most memory it held at once (cgroup v2 before 6.12: see README) */
+    long long oom_kills;  /* processes the OOM killer took (its memory limit) */
+} cj_sandbox_usage;
+void cj_sandbox_read_usage(const cj_sandbox *sb, cj_sandbox_usage *out);
 
 /* Kills every process of the execution (idempotent). */
 void cj_sandbox_kill(cj_sandbox *sb);

@@ -677,6 +677,7 @@ API_VERSIONS = {
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "PodDisruptionBudget": "policy/v1",
     "NetworkPolicy": "networking.k8s.io/v1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
 }
 POD_SC_KEYS = {"appArmorProfile", "seccompProfile", "runAsUser", "runAsGroup", "runAsNonRoot",
                "fsGroup", "fsGroupChangePolicy", "supplementalGroups", "sysctls", "seLinuxOptions",
@@ -806,8 +807,12 @@ def test_k8s_network_policy():
     assert all(labels.get(k) == v for k, v in np["podSelector"]["matchLabels"].items())
     assert set(np["policyTypes"]) == {"Ingress", "Egress"}
     assert not np.get("egress"), "the NetworkPolicy must deny all egress"
-    (rule,) = np["ingress"]
+    rule, scraper = np["ingress"]
     assert [p["port"] for p in rule["ports"]] == [8080]
+    # Prometheus, from its own namespace, and nothing else of it.
+    assert [p["port"] for p in scraper["ports"]] == [8080]
+    assert scraper["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
     sources = set()
     for peer in rule["from"]:
         assert set(peer) == {"podSelector"}, "ingress only from pods of this namespace"
@@ -889,4 +894,20 @@ def test_grafana_dashboard_uses_only_exposed_families():
     # Every family the README names for operators has a panel.
     assert {"codejail_executions_total", "codejail_execution_duration_seconds", "codejail_queue_depth",
             "codejail_pool_ready", "codejail_probe_passed", "codejail_oom_kills_total",
-            "codejail_sandbox_setup_failures_total"} <= used, used
+            "codejail_sandbox_setup_failures_total", "codejail_execution_cpu_seconds",
+            "codejail_execution_peak_memory_bytes"} <= used, used
+
+
+def test_k8s_service_monitor_scrapes_the_service():
+    """servicemonitor.yaml selects standalone.yaml's Service by its labels
+    and scrapes its named port at /metrics, the path the pods' annotations
+    give."""
+    (mon,) = [d for f, d in k8s_docs() if d["kind"] == "ServiceMonitor"]
+    docs = {d["kind"]: d for d in load_all_yaml(K8S / "standalone.yaml")}
+    svc = docs["Service"]
+    sel = mon["spec"]["selector"]["matchLabels"]
+    assert sel and all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items())
+    (ep,) = mon["spec"]["endpoints"]
+    assert ep["port"] in [p["name"] for p in svc["spec"]["ports"]] and ep["path"] == "/metrics"
+    notes = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert notes["prometheus.io/path"] == ep["path"] and notes["prometheus.io/scrape"] == "true"

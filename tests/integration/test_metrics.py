@@ -1,7 +1,12 @@
 """GET /metrics: the Prometheus text format (parsed by prometheus_client's
 own parser), the families operators alert on, each moving exactly as
-executions of each outcome happen, on the cold and the warm path."""
+executions of each outcome happen, on the cold and the warm path; the CPU
+time and peak memory of each execution observed from its cgroup."""
 
+import json
+import os
+import re
+import threading
 import time
 
 import pytest
@@ -11,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 FAMILIES = {
     "codejail_executions": "counter",
     "codejail_execution_duration_seconds": "histogram",
+    "codejail_execution_cpu_seconds": "histogram",
+    "codejail_execution_peak_memory_bytes": "histogram",
     "codejail_executions_in_flight": "gauge",
     "codejail_queue_depth": "gauge",
     "codejail_pool_ready": "gauge",
@@ -60,6 +67,20 @@ def test_families_and_types(svc):
     assert build.labels["cgroup"] in ("v1", "v2") and int(build.labels["landlock_abi"]) >= 1, build
 
 
+MiB = 1 << 20
+# What each outcome's execution used, at least and at most: CPU seconds and
+# peak bytes (the limits are CPU 1 s, VMEM 150 MiB).  A loop killed at CPU
+# ran 0.8-1 s by the cgroup's precise count: the kernel enforces RLIMIT_CPU
+# on tick-sampled time, which a busy host inflates (test_log_json.py).
+USED = {
+    "ok": ((0, 1), (1 * MiB, 100 * MiB)),
+    "error": ((0, 1), (1 * MiB, 100 * MiB)),
+    "timeout": ((0, 1), (1 * MiB, 100 * MiB)),
+    "killed": ((0.8, 1.4), (1 * MiB, 100 * MiB)),
+    "memory": ((0, 1.4), (100 * MiB, 150 * MiB)),
+}
+
+
 @pytest.mark.parametrize("outcome,code", [
     ("ok", "x = 1"),
     ("error", "1 / 0"),
@@ -90,6 +111,16 @@ def test_each_outcome_counts_once(svc, outcome, code):
     assert code_exec == 1
     if outcome == "memory":
         assert value(after, "codejail_oom_kills_total") > value(before, "codejail_oom_kills_total")
+    # One observation each of the execution's CPU time and peak, in their
+    # path's histograms and only there, of what it really used.
+    for family, (low, high) in zip(("codejail_execution_cpu_seconds", "codejail_execution_peak_memory_bytes"),
+                                   USED[outcome]):
+        for p in ("cold", "warm"):
+            n = value(after, f"{family}_count", path=p) - value(before, f"{family}_count", path=p)
+            assert n == (p == path), (family, p, n)
+        used = value(after, f"{family}_sum", path=path) - value(before, f"{family}_sum", path=path)
+        assert low <= used <= high, (family, used)
+        assert value(after, f"{family}_bucket", path=path, le="+Inf") == value(after, f"{family}_count", path=path)
 
 
 def test_both_paths_count(svc):
@@ -101,17 +132,28 @@ def test_both_paths_count(svc):
                     for o in ("ok", "error", "timeout", "memory", "killed", "setup_failed", "client_gone"))
         assert total >= 10, (path, total)
         assert value(samples, "codejail_execution_duration_seconds_count", path=path) == total
+        # Every execution's cgroup gave both figures (none unread).
+        assert value(samples, "codejail_execution_cpu_seconds_count", path=path) == total
+        assert value(samples, "codejail_execution_peak_memory_bytes_count", path=path) == total
 
 
 def test_client_gone_and_in_flight(svc):
     """A client that hangs up mid-execution counts as client_gone; while it
     ran, it was in flight."""
     _, before = scrape(svc)
-    try:
-        svc.run("import time\ntime.sleep(1.5)", {}, timeout=0.5)
-    except requests.exceptions.ReadTimeout:
-        pass
+
+    def hang_up():
+        try:
+            svc.run("import time\ntime.sleep(3)", {}, timeout=1.0)
+        except requests.exceptions.ReadTimeout:
+            pass
+    client = threading.Thread(target=hang_up)
+    client.start()
+    # While the client still waits: once it has hung up, the execution is
+    # killed and may be gone before a scrape could see it.
+    time.sleep(0.5)
     _, during = scrape(svc)
+    client.join()
     assert value(during, "codejail_executions_in_flight") >= 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -124,6 +166,9 @@ def test_client_gone_and_in_flight(svc):
         time.sleep(0.1)
     assert gone == 1
     assert value(after, "codejail_executions_in_flight") == 0
+    cpu = sum(value(after, "codejail_execution_cpu_seconds_count", path=p)
+              - value(before, "codejail_execution_cpu_seconds_count", path=p) for p in ("cold", "warm"))
+    assert cpu == 1
 
 
 def test_other_paths_and_methods_count(svc):
@@ -134,3 +179,18 @@ def test_other_paths_and_methods_count(svc):
     for handler, code in (("other", "404"), ("metrics", "405")):
         assert value(after, "codejail_http_requests_total", handler=handler, code=code) - \
             value(before, "codejail_http_requests_total", handler=handler, code=code) == 1, (handler, code)
+
+
+def test_dashboard_queries_name_served_families(svc):
+    """compose/grafana-dashboard.json asks only for families a running
+    service serves (with the suffixes its histograms really have)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "compose", "grafana-dashboard.json")
+    with open(path) as f:
+        dash = json.load(f)
+    text = requests.get(svc.url("/metrics"), timeout=5).text
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    served = set(types) | {f"{n}_{s}" for n, t in types.items() if t == "histogram" for s in ("bucket", "sum", "count")}
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    names = {n for e in exprs for n in re.findall(r"\bcodejail_[a-z_]+", e)}
+    assert names and names <= served, sorted(names - served)
+    assert {"codejail_execution_cpu_seconds_bucket", "codejail_execution_peak_memory_bytes_bucket"} <= names

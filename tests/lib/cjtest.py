@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -553,6 +554,24 @@ class Service:
             procs = [describe(p) for p in self.sandbox_procs()]
             raise Failure(f"execution leftovers {timeout}s after the last answer: processes {procs}, "
                           f"work_dir entries {self.work_dir_entries()}")
+
+
+def refused_start(prefix, config, name):
+    """Starts a service with a configuration it must refuse: it never gets
+    healthy and exits non-zero.  Returns its log."""
+    svc = Service(prefix, config, name=name)
+    try:
+        try:
+            svc.start()
+        except AssertionError:
+            pass
+        else:
+            raise AssertionError(f"the service started with {config}")
+        assert svc.proc.wait(timeout=5) != 0
+        return svc.log()
+    finally:
+        svc.kill()
+        shutil.rmtree(svc.home, ignore_errors=True)
 
 
 def failures(check, items):

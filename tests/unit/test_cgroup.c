@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -23,7 +24,7 @@
 typedef struct layout {
     int v2;
     /* where each controller's hierarchy is mounted; "" when absent */
-    char mem[256], pids[256], cpu[256];
+    char mem[256], pids[256], cpu[256], cpuacct[256]; /* cpuacct: v1 only */
 } layout;
 
 typedef struct ctx {
@@ -85,6 +86,8 @@ static void find_layout(layout *l)
             strcpy(l->pids, mp);
         if (l->cpu[0] == '\0' && has_token(opts, "cpu", ","))
             strcpy(l->cpu, mp);
+        if (l->cpuacct[0] == '\0' && has_token(opts, "cpuacct", ","))
+            strcpy(l->cpuacct, mp);
     }
     if (f != NULL)
         fclose(f);
@@ -260,16 +263,40 @@ static void body_membership(const ctx *c)
     _exit(mem && pids && cpu ? 0 : 1);
 }
 
-static void body_memory(const ctx *c)
+/* Child side: len bytes, every page touched (charged to the cgroup). */
+static void touch(size_t len)
 {
-    (void)c;
-    size_t len = (size_t)(200 * MiB);
     volatile char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         _exit(93);
     for (size_t i = 0; i < len; i += 4096)
         m[i] = 1;
+}
+
+static void body_memory(const ctx *c)
+{
+    (void)c;
+    touch((size_t)(200 * MiB));
     _exit(0); /* survived: the limit did not hold */
+}
+
+/* ~300 ms of CPU, then 32 MiB touched: what the accounting must see. */
+static void body_burn(const ctx *c)
+{
+    (void)c;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    do
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < 300000000LL);
+    touch((size_t)(32 * MiB));
+    _exit(0);
+}
+
+static void body_exit(const ctx *c)
+{
+    (void)c;
+    _exit(0);
 }
 
 int main(void)
@@ -349,8 +376,14 @@ int main(void)
         if (c.l.cpu[0])
             CHECK(check_file(c.l.cpu, rel, "cpu.max", "50000 100000"));
     } else {
-        size_t distinct = 2 + (c.l.cpu[0] != '\0') - (strcmp(c.l.mem, c.l.pids) == 0) -
-                          (c.l.cpu[0] && (strcmp(c.l.cpu, c.l.mem) == 0 || strcmp(c.l.cpu, c.l.pids) == 0));
+        const char *mounts[] = {c.l.mem, c.l.pids, c.l.cpu, c.l.cpuacct};
+        size_t distinct = 0;
+        for (size_t i = 0; i < 4; i++) {
+            int seen = mounts[i][0] == '\0';
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = strcmp(mounts[i], mounts[k]) == 0;
+            distinct += !seen;
+        }
         CHECK(cj_cgroup_dirfd(cg) == -1 && nfds == distinct);
         for (size_t i = 0; i < nfds; i++)
             CHECK(fcntl(fds[i], F_GETFD) == FD_CLOEXEC && (fcntl(fds[i], F_GETFL) & O_ACCMODE) == O_WRONLY);
@@ -385,12 +418,38 @@ int main(void)
     int v1_counts = !c.l.v2 &&
                     read_str(cgfile(p, sizeof(p), c.l.mem, rel, "memory.oom_control"), oc, sizeof(oc)) == 0 &&
                     strstr(oc, "oom_kill ") != NULL;
-    CHECK(cj_cgroup_oom_kills(cg) == (c.l.v2 || v1_counts ? 0 : -1));
+    /* --- accounting, on a cgroup that has served children already: this
+     * one's CPU time and peak, no OOM kill */
+    cj_cgroup_usage u;
+    cj_cgroup_usage_mark(cg);
+    st = wait_status(spawn_in(cg, body_burn, &c));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cj_cgroup_usage_read(cg, &u);
+    printf("burn: cpu %lld ns, peak %lld bytes, oom_kills %lld\n", u.cpu_ns, u.peak_bytes, u.oom_kills);
+    int cpu_counted = c.l.v2 || c.l.cpuacct[0] != '\0';
+    CHECK(cpu_counted ? u.cpu_ns >= 300000000LL && u.cpu_ns < 1000000000LL : u.cpu_ns == -1);
+    CHECK(u.peak_bytes >= 32 * MiB && u.peak_bytes < 64 * MiB);
+    CHECK(u.oom_kills == (c.l.v2 || v1_counts ? 0 : -1));
+
+    /* --- memory 64 MiB: touching 200 MiB gets the OOM killer */
+    cj_cgroup_usage_mark(cg);
     st = wait_status(spawn_in(cg, body_memory, &c));
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    long long ooms = cj_cgroup_oom_kills(cg);
-    printf("oom_kills after the memory test: %lld\n", ooms);
-    CHECK(c.l.v2 || v1_counts ? ooms >= 1 : ooms == -1);
+    cj_cgroup_usage_read(cg, &u);
+    printf("oom_kills after the memory test: %lld, peak %lld\n", u.oom_kills, u.peak_bytes);
+    CHECK(c.l.v2 || v1_counts ? u.oom_kills >= 1 : u.oom_kills == -1);
+    CHECK(u.peak_bytes >= 48 * MiB && u.peak_bytes <= 64 * MiB);
+
+    /* --- the next execution's peak is its own, not the last one's */
+    cj_cgroup_usage_mark(cg);
+    st = wait_status(spawn_in(cg, body_exit, &c));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cj_cgroup_usage_read(cg, &u);
+    printf("a child that exits at once: cpu %lld ns, peak %lld bytes, oom_kills %lld\n", u.cpu_ns, u.peak_bytes,
+           u.oom_kills);
+    CHECK(u.peak_bytes >= 0 && u.peak_bytes < 16 * MiB);
+    CHECK(cpu_counted ? u.cpu_ns >= 0 && u.cpu_ns < 100000000LL : u.cpu_ns == -1);
+    CHECK(u.oom_kills == (c.l.v2 || v1_counts ? 0 : -1));
 
     CHECK(cj_cgroup_destroy(cg, &e) == 0);
     CHECK(gone(&c, "lim"));

@@ -42,7 +42,7 @@ int main(void)
     int v2 = cj_cgroups_is_v2(cgs);
     snprintf(pids_root, sizeof(pids_root), v2 ? "/sys/fs/cgroup/%s" : "/sys/fs/cgroup/pids/%s", parent);
 
-    const struct cj_log log = {CJ_LOG_DEBUG, "test_cgroup_pool"};
+    const struct cj_log log = {.level = CJ_LOG_DEBUG, .prog = "test_cgroup_pool"};
     cj_cgroup_pool *pool = cj_cgroup_pool_new(cgs, 1, &log);
     CHECK(pool != NULL);
     cj_cgroup_limits a = {.memory_bytes = 64 << 20, .pids = 7, .cpu_quota_us = 100000};

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
     CHECK(c.landlock == CJ_LAYER_REQUIRED && c.seccomp == CJ_LAYER_REQUIRED);
     CHECK(c.namespaces == 1);
     CHECK(c.log_level == CJ_LOG_INFO);
+    CHECK(c.log_format == CJ_LOG_TEXT);
     CHECK(c.drain_timeout == 0);
     cj_config_free(&c);
     cj_config_free(&c); /* freeing twice is harmless: pointers are cleared */
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
                        "seccomp: off\n"
                        "namespaces: Off\n"
                        "log_level: debug\n"
+                       "log_format: json\n"
                        "drain_timeout: 2.5\n";
     cj_config_defaults(&c);
     CHECK(cj_config_load_string(&c, full, strlen(full), &fail) == 0);
@@ -138,6 +140,7 @@ int main(int argc, char **argv)
     CHECK_STR(c.apparmor_profile, "my_profile");
     CHECK(c.namespaces == 0);
     CHECK(c.log_level == CJ_LOG_DEBUG);
+    CHECK(c.log_format == CJ_LOG_JSON);
     CHECK(c.drain_timeout == 2.5);
     cj_limits l = cj_config_limits_for(&c, "course-v1:a+b+c", 15);
     CHECK(l.cpu == 9 && l.realtime == 2 && l.vmem == 0 && l.fsize == 0 && l.nproc == 1);
@@ -309,6 +312,11 @@ int main(int argc, char **argv)
     EXPECT_ERR("log_level: verbose\n", "log_level: expected one of error, warning, info, debug, got 'verbose'");
     EXPECT_ERR("log_level: ''\n", "log_level: expected one of error, warning, info, debug, got ''");
     EXPECT_ERR("log_level:\n", "log_level: expected one of error, warning, info, debug, got null");
+    /* --- log_format */
+    EXPECT_OK("log_format: text\n");
+    EXPECT_OK("log_format: JSON\n");
+    EXPECT_ERR("log_format: yaml\n", "log_format: expected one of text, json, got 'yaml'");
+    EXPECT_ERR("log_format: [json]\n", "log_format: expected one of text, json, got a list");
     EXPECT_ERR("log_level: [info]\n", "log_level: expected one of error, warning, info, debug, got a list");
     EXPECT_ERR("CODE_JAIL: {log_level: info}\n", "CODE_JAIL: unknown key 'log_level'");
     /* values are quoted safely: control bytes escaped, long ones cut */

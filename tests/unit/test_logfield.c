@@ -55,5 +55,24 @@ int main(void)
         for (const unsigned char *p = (const unsigned char *)b; *p; p++)
             CHECK(*p >= 0x20 && *p < 0x7f);
     }
+
+    /* JSON: a JSON string, valid UTF-8, whatever the bytes; the cut mark
+     * inside it. */
+    CHECK_STR(cj_log_field_as(CJ_LOG_JSON, b, NULL, 0), "null");
+    CHECK_STR(cj_log_field_as(CJ_LOG_JSON, b, "q\"b\\\n\x01\x7f", 7), "\"q\\\"b\\\\\\n\\u0001\\u007F\"");
+    CHECK_STR(cj_log_field_as(CJ_LOG_JSON, b, "caf\xc3\xa9\xff\xed\xa0\x80\xe2\x80\xae", 12),
+              "\"caf\xc3\xa9\\uFFFD\\uFFFD\\uFFFD\\uFFFD\\u202E\"");
+    big = malloc(n);
+    memset(big, '\x01', n);
+    cj_log_field_as(CJ_LOG_JSON, b, big, n);
+    CHECK(strlen(b) == 1 + CJ_LOG_FIELD_MAX / 6 * 6 + strlen("[cut: 100000 bytes]") + 1);
+    CHECK(strcmp(b + strlen(b) - strlen("\\u0001[cut: 100000 bytes]\""), "\\u0001[cut: 100000 bytes]\"") == 0);
+    free(big);
+    for (int c = 0; c < 256; c++) {
+        char in[1] = {(char)c};
+        cj_log_field_as(CJ_LOG_JSON, b, in, 1);
+        for (const unsigned char *p = (const unsigned char *)b; *p; p++)
+            CHECK(*p >= 0x20 && *p < 0x7f);
+    }
     return CHECK_DONE();
 }

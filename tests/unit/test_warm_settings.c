@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     CHECK_INIT;
     const char *binds[] = {"/usr", "/etc/ld.so.cache", NULL}, *links[] = {"lib=usr/lib", NULL};
     const char *preload[] = {"numpy", "six"};
-    const struct cj_log log = {.level = CJ_LOG_DEBUG, .prog = "test"};
+    const struct cj_log log = {.level = CJ_LOG_DEBUG, .prog = "test", .format = CJ_LOG_JSON};
     cj_sandbox_env env = {.log = &log, .wrapper = TEMPLATE, .wrapper_len = sizeof(TEMPLATE) - 1, .uid = 65534, .gid = 65533,
                           .landlock = 1, .binds = binds, .links = links, .site_dirs = "['/usr/lib/python3/dist-packages']",
                           .apparmor_profile = "codejail_sandbox", .tmp_bytes = 1 << 20};
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     if (blob == NULL)
         return CHECK_DONE();
     CHECK(s.uid == 65534 && s.gid == 65533 && s.landlock == 1 && s.seccomp == 0 && s.tmp_bytes == 1 << 20);
-    CHECK(s.log_level == CJ_LOG_DEBUG); /* the service's own level */
+    CHECK(s.log_level == CJ_LOG_DEBUG && s.log_format == CJ_LOG_JSON); /* the service's own level and format */
     CHECK_STR(s.apparmor, "codejail_sandbox");
     CHECK(s.n_binds == 2 && s.n_links == 1);
     CHECK_STR(s.binds[1], "/etc/ld.so.cache");
@@ -105,6 +105,8 @@ int main(int argc, char **argv)
     CHECK(parses(whole, sizeof(whole) - 1));
     static const char loud[] = "uid=5\0gid=5\0tmp_bytes=10\0wrapper0=x\0wrapper1=y\0log_level=9\0";
     CHECK(!parses(loud, sizeof(loud) - 1)); /* no such level */
+    static const char shaped[] = "uid=5\0gid=5\0tmp_bytes=10\0wrapper0=x\0wrapper1=y\0log_format=2\0";
+    CHECK(!parses(shaped, sizeof(shaped) - 1)); /* no such format */
     free(blob);
     return CHECK_DONE();
 }

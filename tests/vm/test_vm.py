@@ -37,6 +37,7 @@ REQUIRED = [
     "execution.cgroup",         # its own cgroup, memory.max and pids.max set
     "execution.numpy",
     "cgroup.oom",               # a memory bomb is OOM-killed by its cgroup
+    "cgroup.accounting",        # an execution's CPU time and peak reach /metrics and its log line (v2 files)
     "cgroup.reuse",             # after executions killed at REALTIME, reused cgroups serve (6.1.176's kill counter)
     "cgroup.cleanup",           # no execution cgroup outlives the service
     "warm.start",               # the warm path under the same profiles; its pool clones confined, each with its init in its cgroup
