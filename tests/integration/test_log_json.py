@@ -66,7 +66,9 @@ def test_every_line_json_and_every_field_true(make_service):
     assert rec["status"] == 0 and rec["outcome"] == "ok" and rec["oom_killed"] is False and rec["oom_kills"] == 0
     assert rec["stdout_bytes"] == len("hello\n") and rec["stderr_bytes"] == len("oops\n"), rec
     assert 5000 < rec["globals_bytes"] < 5100, rec
-    assert 0 < rec["wall_ms"] < 5000 and 0 < rec["cpu_ms"] < 1000, rec
+    # Whole milliseconds of the event loop's clock: a warm execution can take
+    # less than one.
+    assert 0 <= rec["wall_ms"] < 5000 and 0 < rec["cpu_ms"] < 1000, rec
     assert 1 * MiB < rec["peak_memory_bytes"] < 150 * MiB, rec
     assert rec["limits"] == LIMITS, rec
 
