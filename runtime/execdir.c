@@ -4,6 +4,7 @@
 #include "log.h"
 #include "logfield.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -230,18 +231,27 @@ static int remove_entry(const char *fpath, const struct stat *sb, int typeflag, 
 {
     (void)sb;
     (void)ftw;
-    int r = (typeflag == FTW_DP || typeflag == FTW_D) ? rmdir(fpath) : unlink(fpath);
-    /* Keep going past one stubborn entry; the final rmdir reports failure.
-     * nftw passes no context, so main()'s logger cannot reach this line: a
-     * constant one writes it at every level.  The name is the sandbox's
-     * choice: escaped, so it cannot forge a line. */
-    if (r < 0 && errno != ENOENT) {
-        static const struct cj_log removal = {.level = CJ_LOG_WARNING, .prog = "codejail-server"};
-        int e = errno;
-        char name[CJ_LOG_FIELD_BUF];
-        cj_log(&removal, CJ_LOG_WARNING, "remove %s: %s", cj_log_field(name, fpath, strlen(fpath)), strerror(e));
-    }
+    /* Keep going past one stubborn entry: cj_execdir_remove reports what
+     * is left (nftw passes no context, so no logger reaches here). */
+    int failed = (typeflag == FTW_DP || typeflag == FTW_D) ? rmdir(fpath) : unlink(fpath);
+    (void)failed;
     return 0;
+}
+
+/* The first entry left in path (escaped: its name is the sandbox's
+ * choice, so it cannot forge a log line), or "" when none can be read. */
+static void first_left(const char *path, char out[CJ_LOG_FIELD_BUF])
+{
+    out[0] = '\0';
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            cj_log_field(out, e->d_name, strlen(e->d_name));
+            break;
+        }
+    closedir(d);
 }
 
 int cj_execdir_remove(const char *path, cj_err *err)
@@ -250,7 +260,10 @@ int cj_execdir_remove(const char *path, cj_err *err)
      * descend into something mounted over the directory. */
     if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
         return cj_fail(err, errno, "remove %s", path);
-    if (access(path, F_OK) == 0)
-        return cj_fail(err, ENOTEMPTY, "remove %s", path);
+    if (access(path, F_OK) == 0) {
+        char left[CJ_LOG_FIELD_BUF];
+        first_left(path, left);
+        return cj_fail(err, ENOTEMPTY, "remove %s: %s is left", path, left[0] ? left : "an entry");
+    }
     return 0;
 }
