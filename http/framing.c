@@ -31,6 +31,9 @@ static int all_digits(const char *s, size_t n)
     return 1;
 }
 
+/* The reason, inside the request-target that carries it (framing.h). */
+#define REASON(why) (&(CJ_FRAMING_REFUSED why)[sizeof(CJ_FRAMING_REFUSED) - 1])
+
 const char *cj_framing_refusal(const cj_phr_header *h, size_t n, int minor_version)
 {
     const cj_phr_header *cl = NULL, *te = NULL;
@@ -39,20 +42,20 @@ const char *cj_framing_refusal(const cj_phr_header *h, size_t n, int minor_versi
          * "Content-Length: 5\r\n 0" reads another length than one that
          * does not. */
         if (h[i].name == NULL || h[i].name_len == 0)
-            return "obsolete line folding";
+            return REASON("obsolete line folding");
         if (is_transfer_encoding(&h[i])) {
             if (te != NULL)
-                return "more than one Transfer-Encoding";
+                return REASON("more than one Transfer-Encoding");
             te = &h[i];
         } else if (is_content_length(&h[i])) {
             /* RFC 9110 8.6 allows collapsing identical repeats: no two
              * readers can disagree on a length they all see the same.  A
              * list ("5, 5") or anything not a plain number is refused. */
             if (!all_digits(h[i].value, h[i].value_len))
-                return "a Content-Length that is not a number";
+                return REASON("a Content-Length that is not a number");
             if (cl != NULL && (cl->value_len != h[i].value_len ||
                                memcmp(cl->value, h[i].value, cl->value_len) != 0))
-                return "differing Content-Length headers";
+                return REASON("differing Content-Length headers");
             cl = &h[i];
         }
     }
@@ -62,11 +65,11 @@ const char *cj_framing_refusal(const cj_phr_header *h, size_t n, int minor_versi
      * beside a Content-Length, a reader may pick either (we refuse, as it
      * allows); a coding other than chunked alone leaves the length unknown. */
     if (minor_version == 0)
-        return "Transfer-Encoding in an HTTP/1.0 request";
+        return REASON("Transfer-Encoding in an HTTP/1.0 request");
     if (cl != NULL)
-        return "both Content-Length and Transfer-Encoding";
+        return REASON("both Content-Length and Transfer-Encoding");
     if (te->value_len != 7 || strncasecmp(te->value, "chunked", 7) != 0)
-        return "a Transfer-Encoding other than chunked";
+        return REASON("a Transfer-Encoding other than chunked");
     return NULL;
 }
 
@@ -94,12 +97,6 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     const char *why = cj_framing_refusal(headers, *num_headers, *minor_version);
     if (why == NULL)
         return r;
-    /* libh2o calls this with picohttpparser's arguments only, so main()'s
-     * logger cannot reach it: a constant one, at a level that always
-     * writes, keeps the line's shape (a refusal is worth seeing at any
-     * log_level: it may be an attempt to smuggle a request). */
-    static const struct cj_log refusals = {.level = CJ_LOG_WARNING, .prog = "codejail-server"};
-    cj_log(&refusals, CJ_LOG_WARNING, "refused a request: %s (RFC 9112: 400, connection closed)", why);
     /* h2o frames the body by the last Transfer-Encoding, else the first
      * Content-Length, and answers a value it cannot use with 400 and
      * Connection: close through the error filters (a JSON body).  So every
@@ -112,8 +109,14 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
             poisoned = 1;
         }
     /* No framing header (obs-fold alone): nothing can be smuggled, and h2o's
-     * parse error answers its own plain 400 and closes. */
-    return poisoned ? r : -1;
+     * parse error answers its own plain 400 and closes, unlogged like every
+     * request h2o cannot parse.  Else the target carries the reason to the
+     * error filter, which logs it. */
+    if (!poisoned)
+        return -1;
+    *path = why - (sizeof(CJ_FRAMING_REFUSED) - 1);
+    *path_len = strlen(*path);
+    return r;
 }
 
 int cj_framing_in_place(void)

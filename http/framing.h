@@ -24,7 +24,14 @@ typedef struct cj_phr_header {
     size_t value_len;
 } cj_phr_header;
 
-/* Why the headers' framing is refused, or NULL when it is unambiguous.
+/* A refused request's target becomes this, the reason after it (no
+ * request-target has a space): h2o answers it 400 before routing it, and
+ * the error filter, which has the service's logger, logs the refusal from
+ * it (json_errors.c); this parser gets no logger. */
+#define CJ_FRAMING_REFUSED "refused: "
+
+/* Why the headers' framing is refused, or NULL when it is unambiguous:
+ * the reason, right after CJ_FRAMING_REFUSED in the same string.
  * minor_version is the request's HTTP/1.x minor version. */
 const char *cj_framing_refusal(const cj_phr_header *h, size_t n, int minor_version);
 

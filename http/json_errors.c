@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "framing.h"
+#include "log.h"
 #include "pyrepr.h"
 
 struct json_ostream {
@@ -32,9 +34,31 @@ static int has_json_type(h2o_req_t *req)
     return v.len >= 16 && strncasecmp(v.base, "application/json", 16) == 0;
 }
 
+struct json_errors_filter {
+    h2o_filter_t super;
+    const struct cj_log *log;
+};
+
+/* A request framing.c refused: its target is the reason. */
+static void log_refusal(const struct cj_log *log, h2o_req_t *req)
+{
+    static const size_t PREFIX = sizeof(CJ_FRAMING_REFUSED) - 1;
+    h2o_iovec_t t = req->input.path;
+    if (t.len <= PREFIX || memcmp(t.base, CJ_FRAMING_REFUSED, PREFIX) != 0)
+        return;
+    /* A warning written at any log_level: it may be an attempt to smuggle
+     * a request. */
+    struct cj_log always = *log;
+    if (always.level < CJ_LOG_WARNING)
+        always.level = CJ_LOG_WARNING;
+    cj_log(&always, CJ_LOG_WARNING, "refused a request: %.*s (RFC 9112: 400, connection closed)",
+           (int)(t.len - PREFIX), t.base + PREFIX);
+}
+
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    (void)self;
+    if (req->res.status == 400)
+        log_refusal(((struct json_errors_filter *)self)->log, req);
     if (req->res.status >= 400 && !has_json_type(req)) {
         const char *reason = req->res.reason != NULL ? req->res.reason : "Error";
         size_t rlen = strlen(reason);
@@ -54,8 +78,9 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-void cj_json_errors_register(h2o_pathconf_t *pathconf)
+void cj_json_errors_register(h2o_pathconf_t *pathconf, const struct cj_log *log)
 {
-    h2o_filter_t *f = h2o_create_filter(pathconf, sizeof(*f));
-    f->on_setup_ostream = on_setup_ostream;
+    struct json_errors_filter *f = (void *)h2o_create_filter(pathconf, sizeof(*f));
+    f->super.on_setup_ostream = on_setup_ostream;
+    f->log = log;
 }

@@ -249,10 +249,10 @@ int cj_server_init(cj_server *srv, const struct cj_log *log, cj_config *cfg, con
     cj_health_register(srv, host);
     cj_metrics_register(srv, host);
     for (size_t i = 0; i < host->paths.size; i++) {
-        cj_json_errors_register(&host->paths.entries[i]);
+        cj_json_errors_register(&host->paths.entries[i], log);
         cj_metrics_count_register(srv, &host->paths.entries[i]);
     }
-    cj_json_errors_register(&host->fallback_path);
+    cj_json_errors_register(&host->fallback_path, log);
     cj_metrics_count_register(srv, &host->fallback_path);
 
     h2o_context_init(&srv->ctx, h2o_evloop_create(), &srv->globalconf);

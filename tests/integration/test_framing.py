@@ -138,3 +138,23 @@ def test_refusal_leaves_other_connections_alone(service):
     r = service.run("y = 2")
     assert r.status_code == 200 and r.json() == {"globals_dict": {"y": 2}}
     assert service.health()[0] == 200
+
+
+def test_refusals_are_logged_with_their_reason_in_the_log_format(make_service):
+    """Logged by the service's own logger (a warning at every log_level), so
+    a JSON log stays JSON line by line."""
+    svc = make_service({"log_format": "json", "log_level": "error"}, name="framing-json")
+    cases = [
+        (post_head(f"Content-Length: {len(BODY)}\r\nTransfer-Encoding: chunked\r\n".encode()) + BODY,
+         "both Content-Length and Transfer-Encoding"),
+        (post_head(f"Content-Length: {len(BODY)}\r\n 0\r\n".encode()) + BODY, "obsolete line folding"),
+        (post_head(f"Content-Length: {len(BODY)}, {len(BODY)}\r\n".encode()) + BODY,
+         "a Content-Length that is not a number"),
+    ]
+    for req, _ in cases:
+        assert_refused(exchange(svc.port, req))
+    lines = [json.loads(line) for line in svc.log().splitlines() if line.strip()]
+    refusals = [r for r in lines if r["msg"].startswith("refused a request: ")]
+    assert [r["msg"] for r in refusals] == [
+        f"refused a request: {why} (RFC 9112: 400, connection closed)" for _, why in cases], lines
+    assert all(r["level"] == "warning" and r["prog"] == "codejail-server" for r in refusals), refusals
