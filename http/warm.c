@@ -32,6 +32,7 @@ struct gen {
     h2o_socket_t *ctl;
     cj_pool *pool; /* its clones waiting for requests */
     unsigned long long clones; /* handed to requests */
+    unsigned long long vm_base; /* its address space once up: what each clone starts with */
     uint64_t started_ms, up_ms;
     uint64_t retire_by; /* retiring: killed then, whatever still runs */
 };
@@ -108,6 +109,27 @@ static void zygote_gone(struct gen *g, const char *why)
         link_once(w, &w->restart_timeout, &w->restart_entry);
 }
 
+/* The address space of process pid (its size, mapped or not), 0 when it
+ * cannot be read.  A warm interpreter's, once its preloads are imported, is
+ * what each of its clones starts with; a cold interpreter starts with
+ * little.  So a clone's RLIMIT_AS is its request's VMEM on top of it
+ * (cj_sandbox_warm_fork): without that, numpy's OpenBLAS, which maps a
+ * buffer per calling thread, spun when its allocations failed in clones
+ * where the same code runs cold. */
+static unsigned long long address_space(pid_t pid)
+{
+    char path[64];
+    unsigned long long pages = 0;
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
 /* The warm kind of waiting sandbox: a clone the interpreter makes and
  * reports (on_reply: cj_pool_made). */
 static int make_clone(void *ctx, size_t slot, void **sb, int *making, cj_err *err)
@@ -117,7 +139,7 @@ static int make_clone(void *ctx, size_t slot, void **sb, int *making, cj_err *er
     cj_sandbox_limits lim = {.cpu = l->cpu, .vmem = l->vmem, .fsize = l->fsize, .nproc = l->nproc};
     *making = 1;
     cj_sandbox *made = NULL;
-    int rc = cj_sandbox_warm_fork(g->w->env, &lim, h2o_socket_get_fd(g->ctl), (unsigned)slot, &made, err);
+    int rc = cj_sandbox_warm_fork(g->w->env, &lim, h2o_socket_get_fd(g->ctl), (unsigned)slot, g->vm_base, &made, err);
     *sb = made;
     return rc;
 }
@@ -217,8 +239,12 @@ static void on_reply(h2o_socket_t *sock, const char *err)
         if (kind == 'R') {
             g->up = 1;
             g->up_ms = h2o_now(w->loop);
-            cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter ready (pid %d, pool %zu, started in %llu ms)",
-                    value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms));
+            if ((g->vm_base = address_space(g->pid)) == 0)
+                cj_log(w->env->log, CJ_LOG_WARNING, "warm interpreter (pid %d): its address space cannot be read; "
+                       "its clones get VMEM including it", (int)g->pid);
+            cj_log(w->env->log, CJ_LOG_INFO, "warm interpreter ready (pid %d, pool %zu, started in %llu ms, "
+                   "%llu MiB mapped)", value, w->n_slots, (unsigned long long)(g->up_ms - g->started_ms),
+                   g->vm_base >> 20);
             if (g == w->cur)
                 link_once(w, &w->age_timeout, &w->age_entry);
             cj_pool_start(g->pool);

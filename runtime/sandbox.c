@@ -35,6 +35,7 @@ struct cj_sandbox {
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
+    unsigned long long vm_base; /* a warm clone: the address space it starts with (cj_sandbox_warm_fork) */
     char dir[PATH_MAX];
 };
 
@@ -264,13 +265,14 @@ int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, 
 }
 
 int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim, int ctl, unsigned slot,
-                         cj_sandbox **out, cj_err *err)
+                         unsigned long long vm_base, cj_sandbox **out, cj_err *err)
 {
     cj_sandbox_spec spec = {.env = env, .limits = *lim};
     cj_sandbox *sb;
     int child[CJ_SANDBOX_FDS + 1];
     if (make(&spec, 1, 1, &sb, child, err) < 0)
         return -1;
+    sb->vm_base = vm_base;
     struct cj_warm_fork m = {.slot = slot};
     int fds[CJ_WARM_MAX_FDS], n = 0;
     for (int i = 0; i < CJ_WARM_FORK_FDS; i++)
@@ -344,7 +346,8 @@ int cj_sandbox_hand_over(cj_sandbox *sb, const cj_sandbox_spec *spec, cj_err *er
     }
     if ((in = make_input(spec, err)) < 0)
         goto out;
-    struct cj_request_msg m = {.cpu = spec->limits.cpu, .vmem = spec->limits.vmem, .fsize = spec->limits.fsize,
+    long long vmem = spec->limits.vmem > 0 ? spec->limits.vmem + (long long)sb->vm_base : 0;
+    struct cj_request_msg m = {.cpu = spec->limits.cpu, .vmem = vmem, .fsize = spec->limits.fsize,
                                .nproc = spec->limits.nproc, .nproc_rlimit = sb->cgroup == NULL,
                                .zip_on_path = spec->zip_on_path};
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};

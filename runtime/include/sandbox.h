@@ -153,9 +153,13 @@ int cj_sandbox_reports_status(const cj_sandbox *sb);
  * and at the background CPU weight. */
 int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, cj_sandbox **out, cj_err *err);
 /* A warm one: made, then asked of the warm interpreter on its control
- * socket ctl, under the caller's number slot (the reply names it). */
+ * socket ctl, under the caller's number slot (the reply names it).
+ * vm_base: the warm interpreter's address space (its preloads mapped),
+ * which the clone starts with: its request's VMEM is granted on top of it
+ * (RLIMIT_AS), as a cold interpreter's code has VMEM for what it maps
+ * itself; the execution's memory stays bounded by its cgroup at VMEM. */
 int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim, int ctl, unsigned slot,
-                         cj_sandbox **out, cj_err *err);
+                         unsigned long long vm_base, cj_sandbox **out, cj_err *err);
 /* The warm interpreter's reply to a fork (or its word that it is up):
  * decodes one reply of CJ_WARM_REPLY_SIZE bytes; returns 'R' (up, value:
  * its pid), 'P' (value: the clone's pid, which the caller gives to

@@ -109,6 +109,21 @@ def test_random_state_is_reseeded(warm):
         assert len(set(values)) == len(values), (key, values)
 
 
+def test_vmem_leaves_the_code_the_room_it_has_cold(warm, service):
+    """A clone starts with the warm interpreter's address space (its
+    preloads mapped): its code gets VMEM on top of that, as a cold
+    interpreter's code does, so what maps within VMEM cold does warm too
+    (OpenBLAS, mapping a buffer per calling thread, spun otherwise); and
+    VMEM still stops it beyond."""
+    fits = "import mmap\nm = mmap.mmap(-1, 480 << 20)\nok = len(m)\n"  # VMEM 512 MiB: about 500 free cold
+    for svc in (warm, warm, service):
+        assert ok_globals(svc.run(fits, {})) == {"ok": 480 << 20}
+    too_big = ("import mmap\ntry:\n    mmap.mmap(-1, 600 << 20)\n    got = 'mapped'\n"
+               "except OSError as e:\n    got = e.errno\n")
+    for svc in (warm, service):
+        assert ok_globals(svc.run(too_big, {})) == {"got": 12}  # ENOMEM
+
+
 def test_python_lib_zip_on_sys_path_only_when_asked(warm, service):
     """The warm interpreter rehearses the wrapper that puts python_lib.zip
     on sys.path; its clones must not inherit that entry: the zip is on the
