@@ -18,6 +18,7 @@
 #include "execdir.h"
 #include "files.h"
 #include "frame.h"
+#include "layout.h"
 #include "log.h"
 #include "wire.h"
 
@@ -35,7 +36,7 @@ struct cj_sandbox {
     int fds[CJ_STREAM_COUNT];
     cj_cgroup *cgroup;
     cj_cgroup_pool *pool;
-    unsigned long long vm_base; /* a warm clone: the address space it starts with (cj_sandbox_warm_fork) */
+    unsigned long long vm_base; /* a warm clone: what it starts with mapped beyond a cold interpreter (layout.h) */
     char dir[PATH_MAX];
 };
 
@@ -272,7 +273,7 @@ int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim
     int child[CJ_SANDBOX_FDS + 1];
     if (make(&spec, 1, 1, &sb, child, err) < 0)
         return -1;
-    sb->vm_base = vm_base;
+    sb->vm_base = vm_base > (unsigned long long)CJ_INTERPRETER_AS ? vm_base - (unsigned long long)CJ_INTERPRETER_AS : 0;
     struct cj_warm_fork m = {.slot = slot};
     int fds[CJ_WARM_MAX_FDS], n = 0;
     for (int i = 0; i < CJ_WARM_FORK_FDS; i++)

@@ -155,9 +155,10 @@ int cj_sandbox_prepare(const cj_sandbox_env *env, const cj_sandbox_limits *lim, 
 /* A warm one: made, then asked of the warm interpreter on its control
  * socket ctl, under the caller's number slot (the reply names it).
  * vm_base: the warm interpreter's address space (its preloads mapped),
- * which the clone starts with: its request's VMEM is granted on top of it
- * (RLIMIT_AS), as a cold interpreter's code has VMEM for what it maps
- * itself; the execution's memory stays bounded by its cgroup at VMEM. */
+ * which the clone starts with: what of it a cold interpreter would not
+ * have mapped is granted on top of its request's VMEM (RLIMIT_AS), so its
+ * code has the room it has cold; the execution's memory stays bounded by
+ * its cgroup at VMEM. */
 int cj_sandbox_warm_fork(const cj_sandbox_env *env, const cj_sandbox_limits *lim, int ctl, unsigned slot,
                          unsigned long long vm_base, cj_sandbox **out, cj_err *err);
 /* The warm interpreter's reply to a fork (or its word that it is up):

@@ -122,6 +122,12 @@ def test_vmem_leaves_the_code_the_room_it_has_cold(warm, service):
                "except OSError as e:\n    got = e.errno\n")
     for svc in (warm, service):
         assert ok_globals(svc.run(too_big, {})) == {"got": 12}  # ENOMEM
+    # Allocating past VMEM meets RLIMIT_AS (MemoryError, as the codejail
+    # library's) before the cgroup's limit (the OOM killer) on both paths.
+    hog = "arr = [bytearray(1 << 15) for _ in range(1 << 15)]\n"
+    for svc in (warm, service):
+        r = svc.run(hog, {})
+        assert "MemoryError" in r.json().get("emsg", ""), r.text
 
 
 def test_python_lib_zip_on_sys_path_only_when_asked(warm, service):
