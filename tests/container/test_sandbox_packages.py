@@ -11,6 +11,7 @@ they must be there too.  A package that should be there and is not fails.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -65,6 +66,7 @@ def base_url():
         yield svc.base
     finally:
         assert svc.stop() == 0, svc.log()
+        shutil.rmtree(svc.home)  # kept when it did not stop cleanly: it holds the log
 
 
 # `-`: no single module proves the distribution; its metadata does.
